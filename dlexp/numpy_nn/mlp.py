@@ -1,0 +1,67 @@
+"""The seed's NumPy MLP: Linear -> LeakyReLU, repeated, then Linear -> softmax."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from dlexp.numpy_nn.modules import LeakyReLUModule, LinearModule, SoftMaxModule
+
+
+class MLP:
+    """A multi-layer perceptron with hand-written backprop.
+
+    Args:
+        n_hidden: hidden sizes; an empty list gives a linear classifier.
+        input_grad: also compute dL/dx for the input in `backward` (an extra matmul).
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_hidden: Sequence[int],
+        n_classes: int,
+        neg_slope: float,
+        rng: np.random.Generator | None = None,
+        dtype=np.float64,
+        init_std: float = 1e-4,
+        input_grad: bool = False,
+    ):
+        if any(int(h) < 1 for h in n_hidden):
+            raise ValueError(f"MLP hidden sizes must be positive, got {list(n_hidden)}")
+        rng = rng if rng is not None else np.random.default_rng()
+        sizes = [n_inputs, *(int(h) for h in n_hidden), n_classes]
+        self.linears = [
+            LinearModule(a, b, rng=rng, dtype=dtype, init_std=init_std)
+            for a, b in zip(sizes[:-1], sizes[1:])
+        ]
+        self.linears[0].needs_input_grad = input_grad
+        self.activations = [LeakyReLUModule(neg_slope) for _ in n_hidden]
+        self.softmax = SoftMaxModule()
+
+    def forward_logits(self, x: np.ndarray) -> np.ndarray:
+        """(B, n_inputs) -> pre-softmax scores (B, n_classes)."""
+        for linear, activation in zip(self.linears, self.activations):
+            x = activation.forward(linear.forward(x))
+        return self.linears[-1].forward(x)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """(B, n_inputs) -> class probabilities (B, n_classes)."""
+        return self.softmax.forward(self.forward_logits(x))
+
+    def backward_logits(self, dlogits: np.ndarray) -> np.ndarray | None:
+        """Backprop dL/dlogits through every layer, filling each Linear's grads."""
+        dx = self.linears[-1].backward(dlogits)
+        for linear, activation in zip(reversed(self.linears[:-1]), reversed(self.activations)):
+            dx = linear.backward(activation.backward(dx))
+        return dx
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """Backprop dL/dprobabilities; returns dL/dx when `input_grad` was set, else None."""
+        return self.backward_logits(self.softmax.backward(dout))
+
+    def parameters(self) -> Iterator[tuple[dict, dict]]:
+        """(params, grads) dict pairs, in layer order, for the optimizers."""
+        for linear in self.linears:
+            yield linear.params, linear.grads

@@ -1,0 +1,116 @@
+"""In-place NumPy optimizers with torch.optim's update rules and defaults."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+ParamPairs = Iterable[tuple[dict, dict]]  # (params, grads) dicts sharing keys
+
+
+class _Optimizer:
+    """Walks (params, grads) pairs; per-parameter scratch arrays avoid MB-sized temporaries."""
+
+    def __init__(self, parameters: ParamPairs, lr: float, weight_decay: float):
+        if lr <= 0:
+            raise ValueError(f"learning rate must be > 0, got {lr}")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        self.pairs = list(parameters)
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.state: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+
+    def _slots(self, index: int, key: str, like: np.ndarray, names: tuple[str, ...]):
+        slots = self.state.get((index, key))
+        if slots is None:
+            slots = self.state[(index, key)] = {n: np.zeros_like(like) for n in names}
+        return slots
+
+    def _effective_grad(self, param, grad, scratch) -> np.ndarray:
+        """grad + weight_decay * param (L2, as torch), written into `scratch` when needed."""
+        if not self.weight_decay:
+            return grad
+        np.multiply(param, self.weight_decay, out=scratch)
+        scratch += grad
+        return scratch
+
+    def step(self) -> None:
+        for index, (params, grads) in enumerate(self.pairs):
+            for key, param in params.items():
+                self._update(index, key, param, grads[key])
+
+    def _update(self, index, key, param, grad) -> None:
+        raise NotImplementedError
+
+
+class SGD(_Optimizer):
+    """SGD with optional heavy-ball momentum (torch's convention: buf = m*buf + g)."""
+
+    def __init__(self, parameters: ParamPairs, lr: float, momentum: float = 0.0, weight_decay=0.0):
+        super().__init__(parameters, lr, weight_decay)
+        if momentum < 0:
+            raise ValueError(f"momentum must be >= 0, got {momentum}")
+        self.momentum = momentum
+
+    def _update(self, index, key, param, grad) -> None:
+        slots = self._slots(index, key, param, ("scratch", "decayed", "momentum"))
+        grad = self._effective_grad(param, grad, slots["decayed"])
+        if self.momentum:
+            buf = slots["momentum"]
+            if "started" not in slots:  # torch starts the buffer at the first gradient
+                np.copyto(buf, grad)
+                slots["started"] = True
+            else:
+                buf *= self.momentum
+                buf += grad
+            grad = buf
+        scratch = slots["scratch"]
+        np.multiply(grad, self.lr, out=scratch)
+        param -= scratch
+
+
+class Adam(_Optimizer):
+    """Adam with bias correction, as torch.optim.Adam (L2 weight decay added to the gradient)."""
+
+    def __init__(
+        self,
+        parameters: ParamPairs,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(parameters, lr, weight_decay)
+        if not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam betas must lie in [0, 1), got {tuple(betas)}")
+        self.betas = tuple(betas)
+        self.eps = eps
+        self.steps = 0
+
+    def step(self) -> None:
+        self.steps += 1
+        super().step()
+
+    def _update(self, index, key, param, grad) -> None:
+        beta1, beta2 = self.betas
+        slots = self._slots(index, key, param, ("m", "v", "scratch", "decayed"))
+        grad = self._effective_grad(param, grad, slots["decayed"])
+        m, v, scratch = slots["m"], slots["v"], slots["scratch"]
+        m *= beta1
+        np.multiply(grad, 1 - beta1, out=scratch)
+        m += scratch
+        v *= beta2
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1 - beta2
+        v += scratch
+        bias1 = 1 - beta1**self.steps
+        bias2 = 1 - beta2**self.steps
+        np.sqrt(v, out=scratch)
+        scratch /= math.sqrt(bias2)
+        scratch += self.eps
+        np.divide(m, scratch, out=scratch)
+        scratch *= self.lr / bias1
+        param -= scratch
