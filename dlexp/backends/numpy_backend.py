@@ -1,0 +1,68 @@
+"""The NumPy backend: drives a dlexp.numpy_nn model with the fused softmax-cross-entropy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlexp.data.prepare import CIFAR10Data
+from dlexp.data.sampler import BatchIndices
+from dlexp.numpy_nn import SGD, Adam, softmax_cross_entropy
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+def make_numpy_optimizer(name: str, parameters, lr: float, momentum: float = 0.0,
+                         weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):  # fmt: skip
+    """A dlexp.numpy_nn optimizer from the optim group's keys."""
+    if name == "sgd":
+        return SGD(parameters, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return Adam(parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+
+
+class NumpyBackend:
+    """Flattened float arrays on the host; batches gathered into one preallocated buffer."""
+
+    def __init__(self, model, optimizer, data: CIFAR10Data, batch_size: int, eval_batch_size: int):
+        dtype = model.linears[0].params["weight"].dtype
+        self.model, self.optimizer = model, optimizer
+        self.eval_batch_size = eval_batch_size
+        self.splits = {
+            name: (split.images.reshape(len(split), -1).astype(dtype, copy=False), split.labels)
+            for name, split in (("train", data.train), ("val", data.val), ("test", data.test))
+        }
+        self.eval_splits = tuple(s for s in ("val", "test") if len(self.splits[s][1]))
+        n_features = self.splits["train"][0].shape[1]
+        self._batch = np.empty((batch_size, n_features), dtype=dtype)  # reused: no page faults
+        self._loss_sum, self._correct, self._seen = 0.0, 0, 0
+
+    def train_step(self, batch: BatchIndices) -> None:
+        images, labels = self.splits["train"]
+        indices = batch.indices
+        x = np.take(images, indices, axis=0, out=self._batch[: len(indices)])
+        y = labels[indices]
+        logits = self.model.forward_logits(x)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        self.model.backward_logits(dlogits)
+        self.optimizer.step()
+        self._loss_sum += loss * len(y)
+        self._correct += int(np.count_nonzero(logits.argmax(axis=1) == y))
+        self._seen += len(y)
+
+    def pop_train_stats(self) -> tuple[float, float]:
+        stats = (self._loss_sum / self._seen, self._correct / self._seen)
+        self._loss_sum, self._correct, self._seen = 0.0, 0, 0
+        return stats
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        images, labels = self.splits[split]
+        loss_sum, correct = 0.0, 0
+        for start in range(0, len(labels), self.eval_batch_size):
+            x = images[start : start + self.eval_batch_size]
+            y = labels[start : start + self.eval_batch_size]
+            logits = self.model.forward_logits(x)
+            loss_sum += softmax_cross_entropy(logits, y)[0] * len(y)
+            correct += int(np.count_nonzero(logits.argmax(axis=1) == y))
+        return {"loss": loss_sum / len(labels), "accuracy": correct / len(labels)}
+
+    def learning_rate(self) -> float:
+        return self.optimizer.lr

@@ -1,0 +1,119 @@
+"""The torch backend: the whole dataset lives on the device; batches are indexed there."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dlexp.data.prepare import CIFAR10Data
+from dlexp.data.sampler import BatchIndices
+from dlexp.errors import ConfigError
+
+OPTIMIZERS = ("sgd", "adam")
+PRECISIONS = ("fp32", "bf16")
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA, then MPS, then CPU; an absent device is a clear error."""
+    cuda_ok = torch.cuda.is_available()
+    mps_ok = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda_ok else "mps" if mps_ok else "cpu")
+    if name == "cuda" and not cuda_ok:
+        raise ConfigError(f"device=cuda requested but CUDA is not available (torch {torch.__version__});"
+                          f" use device=cpu or device=auto")  # fmt: skip
+    if name == "mps" and not mps_ok:
+        raise ConfigError("device=mps requested but MPS is not available; use device=cpu or auto")
+    return torch.device(name)
+
+
+def seed_torch(seed: int, deterministic: bool) -> None:
+    """Seed torch's generators; optionally insist on deterministic kernels."""
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it
+        torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def make_torch_optimizer(name: str, parameters, lr: float, momentum: float = 0.0,
+                         weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):  # fmt: skip
+    """A torch.optim optimizer from the optim group's keys."""
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+
+
+class TorchBackend:
+    """Trains an nn.Module with cross-entropy; no DataLoader, no per-step host copy or sync."""
+
+    def __init__(self, model, optimizer, data: CIFAR10Data, device: torch.device,
+                 eval_batch_size: int, precision: str = "fp32"):  # fmt: skip
+        self.model, self.optimizer, self.device = model.to(device), optimizer, device
+        self.eval_batch_size = eval_batch_size
+        self.splits = {
+            name: (torch.from_numpy(split.images).to(device), torch.from_numpy(split.labels).to(device))
+            for name, split in (("train", data.train), ("val", data.val), ("test", data.test))
+        }
+        self.eval_splits = tuple(s for s in ("val", "test") if len(self.splits[s][1]))
+        self._autocast = (
+            torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
+            else contextlib.nullcontext()
+        )  # fmt: skip
+        self._host_permutation: np.ndarray | None = None
+        self._permutation: torch.Tensor | None = None
+        self._loss_sum = torch.zeros((), device=device)
+        self._correct = torch.zeros((), device=device, dtype=torch.int64)
+        self._seen = 0
+
+    def _indices(self, batch: BatchIndices) -> torch.Tensor:
+        if batch.permutation is not self._host_permutation:  # once per epoch
+            self._host_permutation = batch.permutation
+            self._permutation = torch.from_numpy(batch.permutation).to(self.device)
+        return self._permutation[batch.start : batch.stop]
+
+    def train_step(self, batch: BatchIndices) -> None:
+        images, labels = self.splits["train"]
+        indices = self._indices(batch)
+        x, y = images[indices], labels[indices]
+        self.model.train()
+        with self._autocast:
+            logits = self.model(x)
+            loss = F.cross_entropy(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            self._loss_sum += loss.detach() * len(y)
+            self._correct += (logits.argmax(dim=1) == y).sum()
+        self._seen += len(y)
+
+    def pop_train_stats(self) -> tuple[float, float]:
+        stats = (self._loss_sum.item() / self._seen, self._correct.item() / self._seen)
+        self._loss_sum.zero_()
+        self._correct.zero_()
+        self._seen = 0
+        return stats
+
+    @torch.no_grad()
+    def evaluate(self, split: str) -> dict[str, float]:
+        images, labels = self.splits[split]
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        for start in range(0, len(labels), self.eval_batch_size):
+            x = images[start : start + self.eval_batch_size]
+            y = labels[start : start + self.eval_batch_size]
+            with self._autocast:
+                logits = self.model(x).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(dim=1) == y).sum()
+        self.model.train()
+        return {"loss": loss_sum.item() / len(labels), "accuracy": correct.item() / len(labels)}
+
+    def learning_rate(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]

@@ -1,0 +1,108 @@
+"""The one train entrypoint: `train(cfg) -> float`, and `main()`, its thin @hydra.main wrapper."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from dlexp.backends import build_backend
+from dlexp.config_checks import check_config
+from dlexp.data import BatchSampler, load_cifar10
+from dlexp.errors import ConfigError, DlexpError
+from dlexp.loop import FitResult, Schedule, fit
+from dlexp.tensorboard_log import TensorBoardLogger
+from dlexp.timing import process_start_time
+
+log = logging.getLogger("dlexp")
+
+
+def _output_dir(cfg: DictConfig) -> Path:
+    try:
+        out = Path(cfg.output_dir)
+    except Exception:  # an unresolvable ${hydra:...} outside a Hydra app
+        raise ConfigError("output_dir is unset: pass output_dir=... when calling train() directly") from None
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _load_data(cfg: DictConfig):
+    d = cfg.data
+    return load_cifar10(d.root, download=d.download, validation_size=d.validation_size,
+                        preprocess=d.preprocess, url=d.url, md5=d.md5,
+                        cache_dir="default" if d.cache else None)  # fmt: skip
+
+
+def flat_hparams(cfg: DictConfig) -> dict:
+    """The resolved config flattened to dotted keys with TensorBoard-friendly values."""
+    flat: dict = {}
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(value, f"{name}.")
+            else:
+                flat[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("output_dir", None)
+    walk(container, "")
+    return flat
+
+
+def _write_metrics(out: Path, cfg: DictConfig, result: FitResult, timing: dict) -> dict:
+    record = {
+        "final": result.final,
+        "best": result.best,
+        "steps": result.steps,
+        "optimized_metric": cfg.optimized_metric,
+        "timing": timing,
+    }
+    (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def train(cfg: DictConfig) -> float:
+    """Seed, build data/model/optimizer/logger, run the loop; return the optimised metric."""
+    entry = check_config(cfg)
+    out = _output_dir(cfg)
+    random.seed(cfg.seed)
+    model_rng, sampler_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+    data = _load_data(cfg)
+    backend = build_backend(cfg, entry, data, model_rng)
+    sampler = BatchSampler(len(data.train), cfg.batch_size, sampler_rng)
+    schedule = Schedule(cfg.max_steps, cfg.eval_freq, cfg.log_freq)
+    logger = TensorBoardLogger(out)
+    start = time.time()
+    startup_s = start - process_start_time()
+    try:
+        result = fit(backend, sampler, schedule, logger, cfg.optimized_metric, progress=cfg.progress)
+        wall = time.time() - start
+        logger.hparams(flat_hparams(cfg), sorted(result.final))
+    finally:
+        logger.close()
+    timing = {"wall_s": round(wall, 3), "startup_s": round(startup_s, 3),
+              "steps_per_s": round(result.steps / wall, 2)}  # fmt: skip
+    _write_metrics(out, cfg, result, timing)
+    final = result.final
+    shown = " | ".join(f"{k} {final[k]:.4f}" for k in ("val/accuracy", "test/accuracy") if k in final)
+    log.info("%d steps in %.1fs (start-up %.1fs) | %s | %s", result.steps, wall, startup_s, shown, out)
+    return float(final[cfg.optimized_metric])
+
+
+@hydra.main(version_base="1.3", config_path="pkg://dlexp.conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    """`dlexp-train [overrides]`: user errors become one line on stderr and exit status 2."""
+    try:
+        return train(cfg)
+    except DlexpError as err:
+        print(f"dlexp-train: error: {err}", file=sys.stderr)
+        sys.exit(2)
