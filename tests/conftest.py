@@ -1,0 +1,94 @@
+"""Shared fixtures: a tiny CIFAR-10 folder in the real pickle format, and Hydra compose."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_module
+
+TINY_PER_BATCH = 60  # images per data_batch_i (5 of them) -> 300 training images
+TINY_TEST = 50
+
+
+def write_batch(path: Path, data: np.ndarray, labels, str_keys: bool = False) -> None:
+    """Write one CIFAR-10 batch pickle; bytes keys as the official files, or str keys."""
+    key = (lambda k: k) if str_keys else (lambda k: k.encode())
+    batch = {key("batch_label"): "tiny", key("labels"): list(map(int, labels)), key("data"): data,
+             key("filenames"): [f"img_{i}.png" for i in range(len(labels))]}  # fmt: skip
+    with path.open("wb") as f:
+        pickle.dump(batch, f, protocol=2)
+
+
+def write_tiny_cifar10(root: Path, seed: int = 0, str_keys: bool = False) -> Path:
+    """A `cifar-10-batches-py` folder under `root` with learnable (class-dependent) images."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    prototypes = rng.integers(0, 256, size=(10, 3072))
+
+    def images(labels):
+        noise = rng.integers(-40, 41, size=(len(labels), 3072))
+        return np.clip(prototypes[labels] + noise, 0, 255).astype(np.uint8)
+
+    for i in range(1, 6):
+        labels = rng.permutation(np.arange(TINY_PER_BATCH) % 10)
+        write_batch(folder / f"data_batch_{i}", images(labels), labels, str_keys)
+    labels = np.arange(TINY_TEST) % 10
+    write_batch(folder / "test_batch", images(labels), labels, str_keys)
+    with (folder / "batches.meta").open("wb") as f:
+        pickle.dump({b"label_names": [b"airplane"] * 10}, f)
+    return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Keep the array cache of every test out of the user's home."""
+    os.environ["DLEXP_CACHE"] = str(tmp_path_factory.mktemp("dlexp-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_cifar(tmp_path_factory) -> Path:
+    """The parent folder of a tiny `cifar-10-batches-py` (bytes-key pickles)."""
+    root = tmp_path_factory.mktemp("tiny-cifar")
+    write_tiny_cifar10(root)
+    return root
+
+
+def compose_train(overrides: list[str]):
+    """Compose conf/train.yaml through Hydra's compose API."""
+    with initialize_config_module("dlexp.conf", version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+@pytest.fixture
+def tiny_cfg(tiny_cifar, tmp_path):
+    """compose_train with the tiny data, a small validation split and a temp output_dir."""
+
+    def make(*overrides: str):
+        base = [f"data.root={tiny_cifar}", "data.validation_size=50", "batch_size=20",
+                "eval_batch_size=64", "progress=false", f"output_dir={tmp_path / 'run'}"]  # fmt: skip
+        return compose_train([*base, *overrides])
+
+    return make
+
+
+def real_data_root() -> Path | None:
+    """The real CIFAR-10 folder from $DLEXP_DATA or fetch.sh's cache, if present."""
+    for candidate in (os.environ.get("DLEXP_DATA"), Path.home() / ".cache/cifar10-shared"):
+        if candidate and (Path(candidate) / "cifar-10-batches-py" / "data_batch_1").is_file():
+            return Path(candidate)
+        if candidate and (Path(candidate) / "data_batch_1").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_cifar() -> Path:
+    root = real_data_root()
+    if root is None:
+        pytest.skip("real CIFAR-10 not found: run ../shared/data/cifar10/fetch.sh or set DLEXP_DATA")
+    return root

@@ -1,0 +1,36 @@
+"""The train entrypoint end to end on the tiny dataset, read back from TensorBoard."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from dlexp.train import train
+
+
+def read_scalars(run_dir) -> dict[str, list]:
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
+
+
+def test_twenty_step_run_logs_and_returns_metric(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("max_steps=20", "eval_freq=7", "log_freq=5")
+    returned = train(cfg)
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    scalars = read_scalars(run)
+    for tag in ("train/loss", "train/accuracy", "train/lr", "val/loss", "val/accuracy",
+                "test/loss", "test/accuracy"):  # fmt: skip
+        assert tag in scalars, tag
+    assert [e.step for e in scalars["val/accuracy"]] == [7, 14, 20]  # the last step always evaluates
+    assert [e.step for e in scalars["train/loss"]] == [5, 10, 15, 20]
+    for tag, events in scalars.items():
+        if tag in metrics["final"]:
+            assert events[-1].value == pytest.approx(metrics["final"][tag], rel=1e-6)
+    assert returned == pytest.approx(metrics["final"]["val/accuracy"])
+    assert metrics["steps"] == 20
+    assert metrics["best"]["best_step"] in (7, 14, 20)
+    assert set(metrics["timing"]) == {"wall_s", "startup_s", "steps_per_s"}
