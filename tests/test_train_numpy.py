@@ -34,3 +34,21 @@ def test_twenty_step_run_logs_and_returns_metric(tiny_cfg, tmp_path):
     assert metrics["steps"] == 20
     assert metrics["best"]["best_step"] in (7, 14, 20)
     assert set(metrics["timing"]) == {"wall_s", "startup_s", "steps_per_s"}
+
+
+def test_hparams_sit_in_the_runs_own_event_file(tiny_cfg, tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    train(tiny_cfg("max_steps=4", "optim.lr=0.01"))
+    run = tmp_path / "run"
+    assert [p for p in run.iterdir() if p.is_dir()] == []  # no hparams sub-folder
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    hparams = start.session_start_info.hparams
+    assert hparams["optim.lr"].number_value == pytest.approx(0.01)
+    assert hparams["model.name"].string_value == "numpy_mlp"
+    config = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    tags = {m.name.tag for m in config.experiment.metric_infos}
+    assert {"val/accuracy", "test/accuracy", "train/loss"} <= tags

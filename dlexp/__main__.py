@@ -1,0 +1,5 @@
+"""`python -m dlexp [overrides]` is `dlexp-train [overrides]`."""
+
+from dlexp.train import main
+
+main()

@@ -1,0 +1,112 @@
+"""Config composition and the one-line errors for bad input, all before any work starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from dlexp.errors import ConfigError
+from dlexp.train import train
+from tests.conftest import compose_train
+
+CONF = Path(__file__).parents[1] / "conf"
+GROUPS = ("model", "optim", "norm", "data", "experiment")
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("group", "option"), [(g, o) for g in GROUPS for o in group_options(g)]
+)  # fmt: skip
+def test_every_option_composes(group, option):
+    cfg = compose_train([f"{group}={option}", "output_dir=/tmp/unused"])
+    assert OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+    if group in ("model", "optim", "norm"):
+        assert cfg[group].name == option
+
+
+def test_defaults_are_the_seed_numpy_experiment():
+    cfg = compose_train([])
+    assert cfg.model.name == "numpy_mlp" and list(cfg.model.n_hidden) == [100]
+    assert (cfg.optim.name, cfg.optim.lr, cfg.optim.momentum) == ("sgd", 2e-3, 0.0)
+    assert (cfg.batch_size, cfg.max_steps, cfg.eval_freq) == (200, 1500, 100)
+    assert cfg.model.neg_slope == 0.02 and cfg.norm.name == "none"
+
+
+def test_convnet_alone_gives_the_seed_convnet_settings():
+    cfg = compose_train(["model=convnet"])
+    assert (cfg.optim.name, cfg.optim.lr) == ("adam", 1e-4)
+    assert (cfg.batch_size, cfg.max_steps, cfg.eval_freq) == (32, 5000, 500)
+    assert cfg.norm.name == "torch_bn"
+
+
+def test_partial_override_takes_the_new_optimizers_own_lr():
+    cfg = compose_train(["model=convnet", "optim=sgd"])
+    assert (cfg.optim.name, cfg.optim.lr) == ("sgd", 2e-3)  # not Adam's 1e-4
+    assert cfg.max_steps == 5000 and cfg.norm.name == "torch_bn"
+
+
+def test_course_flags_map_to_single_overrides():
+    cfg = compose_train(["max_steps=7", "batch_size=3", "eval_freq=2", "optim.lr=0.1",
+                         "model.n_hidden=[5,6]", "model.neg_slope=0.1", "data.root=/x"])  # fmt: skip
+    assert (cfg.max_steps, cfg.batch_size, cfg.eval_freq, cfg.optim.lr) == (7, 3, 2, 0.1)
+    assert list(cfg.model.n_hidden) == [5, 6] and cfg.model.neg_slope == 0.1
+    assert cfg.data.root == "/x"
+
+
+BAD_INPUTS = [
+    (["model.name=resnet"], "unknown model 'resnet'; known models: convnet, numpy_mlp, torch_mlp"),
+    (["optim.name=rmsprop"], "optimizer 'rmsprop' is not available .* choose one of sgd, adam"),
+    (["norm.name=layer_norm"], "unknown norm 'layer_norm'; known norms"),
+    (["optim.lr=0"], "optim.lr must be > 0"),
+    (["optim.lr=-1"], "optim.lr must be > 0"),
+    (["max_steps=0"], "max_steps must be > 0"),
+    (["batch_size=0"], r"batch_size must be in \[1, 49950\]"),
+    (["batch_size=49951"], r"batch_size must be in \[1, 49950\]"),
+    (["model.n_hidden=[100,0]"], "n_hidden must be a list of positive integers"),
+    (["model.n_hidden=[-3]"], "n_hidden must be a list of positive integers"),
+    (["device=cuda"], "numpy_mlp is a NumPy model and runs on the CPU only"),
+    (["device=tpu"], "device must be one of auto, cpu, cuda, mps"),
+    (["norm=custom_bn"], "numpy_mlp has no norm layers; use norm=none"),
+    (["model.neg_slope=-0.1"], "neg_slope must be >= 0"),
+    (["optimized_metric=test/accuracy"], "test metric"),
+    (["data.validation_size=0"], "needs a validation split"),
+    (["data.preprocess=whiten"], "data.preprocess must be one of"),
+    (["+model.depth=3"], "model numpy_mlp has no argument"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_INPUTS)
+def test_bad_input_is_refused_before_any_work(tiny_cfg, tmp_path, overrides, message):
+    cfg = tiny_cfg(*overrides)
+    cfg.data.root = str(tmp_path / "no-data-here")  # proves no data was touched first
+    with pytest.raises(ConfigError, match=message):
+        train(cfg)
+
+
+def test_empty_hidden_list_is_a_linear_classifier(tiny_cfg):
+    assert 0 <= train(tiny_cfg("model.n_hidden=[]", "max_steps=3")) <= 1
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "dlexp", "optim.lr=-1", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["dlexp-train: error: optim.lr must be > 0, got -1"]
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_compose_api_leaves_no_global_state():
+    with initialize_config_module("dlexp.conf", version_base="1.3"):
+        pass
+    assert not GlobalHydra.instance().is_initialized()

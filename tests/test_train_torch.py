@@ -1,0 +1,103 @@
+"""The torch backend through the one entrypoint: every combination, devices, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from dlexp.errors import ConfigError
+from dlexp.train import train
+from tests.test_train_numpy import read_scalars
+
+NORMS = ("none", "torch_bn", "autograd_bn", "custom_bn")
+OPTIMS = ("sgd", "adam")
+VALID = [("numpy_mlp", "none", o) for o in OPTIMS] + [
+    (m, n, o) for m in ("torch_mlp", "convnet") for n in NORMS for o in OPTIMS
+]
+INVALID = [("numpy_mlp", n, o) for n in NORMS[1:] for o in OPTIMS]
+
+
+def small(model: str) -> list[str]:
+    """Keep the ConvNet cheap on the tiny data."""
+    return ["batch_size=8", "eval_batch_size=50"] if model == "convnet" else []
+
+
+@pytest.mark.parametrize(("model", "norm", "optim"), VALID)
+def test_every_valid_combination_runs_five_steps(tiny_cfg, tmp_path, model, norm, optim):
+    cfg = tiny_cfg(f"model={model}", f"norm={norm}", f"optim={optim}", "max_steps=5",
+                   "eval_freq=5", "device=cpu", *small(model))  # fmt: skip
+    returned = train(cfg)
+    final = json.loads((tmp_path / "run" / "metrics.json").read_text())["final"]
+    assert returned == final["val/accuracy"]
+    assert all(v == v for v in final.values())  # no NaN
+
+
+@pytest.mark.parametrize(("model", "norm", "optim"), INVALID)
+def test_every_invalid_combination_is_refused(tiny_cfg, model, norm, optim):
+    with pytest.raises(ConfigError, match="has no norm layers; use norm=none"):
+        train(tiny_cfg(f"model={model}", f"norm={norm}", f"optim={optim}"))
+
+
+def test_numpy_model_on_cuda_is_refused(tiny_cfg):
+    with pytest.raises(ConfigError, match="runs on the CPU only"):
+        train(tiny_cfg("device=cuda"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_clear_error(tiny_cfg):
+    with pytest.raises(ConfigError, match="device=cuda requested but CUDA is not available"):
+        train(tiny_cfg("model=torch_mlp", "device=cuda"))
+
+
+def test_batch_larger_than_the_tiny_training_split_is_refused(tiny_cfg):
+    with pytest.raises(ConfigError, match=r"batch_size must be in \[1, 250\]"):
+        train(tiny_cfg("model=torch_mlp", "batch_size=251"))
+
+
+@pytest.mark.parametrize("model", ["torch_mlp", "convnet"])
+def test_same_seed_same_numbers_on_cpu(tiny_cfg, tmp_path, model):
+    finals = []
+    for attempt in range(2):
+        cfg = tiny_cfg(f"model={model}", "max_steps=6", "eval_freq=3", "seed=7",
+                       "device=cpu", f"output_dir={tmp_path / str(attempt)}", *small(model))  # fmt: skip
+        train(cfg)
+        finals.append(json.loads((tmp_path / str(attempt) / "metrics.json").read_text())["final"])
+    assert finals[0] == finals[1]
+
+
+def test_different_seeds_differ(tiny_cfg, tmp_path):
+    finals = []
+    for seed in (1, 2):
+        out = tmp_path / str(seed)
+        train(tiny_cfg("model=torch_mlp", "max_steps=6", f"seed={seed}", f"output_dir={out}"))
+        finals.append(json.loads((out / "metrics.json").read_text())["final"])
+    assert finals[0] != finals[1]
+
+
+def test_torch_run_events_match_metrics(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("model=torch_mlp", "optim=adam", "optim.lr=3e-4", "max_steps=12",
+                   "eval_freq=4", "log_freq=3", "device=cpu")  # fmt: skip
+    train(cfg)
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    scalars = read_scalars(run)
+    assert [e.value for e in scalars["train/lr"]] == pytest.approx([3e-4] * 4)
+    assert [e.step for e in scalars["test/accuracy"]] == [4, 8, 12]
+    for tag, value in metrics["final"].items():
+        assert scalars[tag][-1].value == pytest.approx(value, rel=1e-6)
+    best_step = metrics["best"]["best_step"]
+    val_at_best = {e.step: e.value for e in scalars["val/accuracy"]}[best_step]
+    assert val_at_best == pytest.approx(max(e.value for e in scalars["val/accuracy"]))
+
+
+def test_deterministic_flag_trains(tiny_cfg):
+    try:
+        assert 0 <= train(tiny_cfg("model=torch_mlp", "max_steps=3", "deterministic=true")) <= 1
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_bf16_autocast_on_cpu_trains(tiny_cfg):
+    assert 0 <= train(tiny_cfg("model=torch_mlp", "max_steps=3", "precision=bf16")) <= 1
