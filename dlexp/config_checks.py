@@ -35,13 +35,24 @@ def _require(condition: bool, message: str) -> None:
 def _check_model_args(entry: ModelEntry, kwargs: dict) -> None:
     accepted = set(inspect.signature(entry.factory).parameters) - {"rng", "norm"}
     unknown = sorted(set(kwargs) - accepted)
-    _require(not unknown, f"model {entry.name} has no argument(s) {', '.join(unknown)}; "
-                          f"it takes {', '.join(sorted(accepted))}")  # fmt: skip
+    _require(
+        not unknown,
+        f"model {entry.name} has no argument(s) {', '.join(unknown)}; "
+        f"it takes {', '.join(sorted(accepted))}",
+    )
     hidden = kwargs.get("n_hidden", [])
-    _require(isinstance(hidden, list) and all(isinstance(h, int) and h > 0 for h in hidden),
-             f"model.n_hidden must be a list of positive integers (or []), got {hidden}")  # fmt: skip
-    _require(kwargs.get("neg_slope", 0) >= 0, f"model.neg_slope must be >= 0, got {kwargs.get('neg_slope')}")
-    _require(0 <= kwargs.get("dropout", 0) < 1, f"model.dropout must be in [0, 1), got {kwargs.get('dropout')}")
+    _require(
+        isinstance(hidden, list) and all(isinstance(h, int) and h > 0 for h in hidden),
+        f"model.n_hidden must be a list of positive integers (or []), got {hidden}",
+    )
+    _require(
+        kwargs.get("neg_slope", 0) >= 0,
+        f"model.neg_slope must be >= 0, got {kwargs.get('neg_slope')}",
+    )
+    _require(
+        0 <= kwargs.get("dropout", 0) < 1,
+        f"model.dropout must be in [0, 1), got {kwargs.get('dropout')}",
+    )
 
 
 def _check_schedule(cfg: DictConfig) -> None:
@@ -50,38 +61,63 @@ def _check_schedule(cfg: DictConfig) -> None:
     _require(cfg.log_freq > 0, f"log_freq must be > 0, got {cfg.log_freq}")
     _require(cfg.eval_batch_size > 0, f"eval_batch_size must be > 0, got {cfg.eval_batch_size}")
     val = cfg.data.validation_size
-    _require(0 <= val < CIFAR10_TRAIN_SIZE,
-             f"data.validation_size must be in [0, {CIFAR10_TRAIN_SIZE}), got {val}")  # fmt: skip
+    _require(
+        0 <= val < CIFAR10_TRAIN_SIZE,
+        f"data.validation_size must be in [0, {CIFAR10_TRAIN_SIZE}), got {val}",
+    )
     train_size = CIFAR10_TRAIN_SIZE - val
-    _require(1 <= cfg.batch_size <= train_size,
-             f"batch_size must be in [1, {train_size}] (the training split), got {cfg.batch_size}")  # fmt: skip
-    _require(cfg.data.preprocess in PREPROCESSING,
-             f"data.preprocess must be one of {', '.join(PREPROCESSING)}, got {cfg.data.preprocess!r}")  # fmt: skip
+    _require(
+        1 <= cfg.batch_size <= train_size,
+        f"batch_size must be in [1, {train_size}] (the training split), got {cfg.batch_size}",
+    )
+    _require(
+        cfg.data.preprocess in PREPROCESSING,
+        f"data.preprocess must be one of {', '.join(PREPROCESSING)}, got {cfg.data.preprocess!r}",
+    )
     metric = cfg.optimized_metric
-    _require(not metric.startswith("test/"),
-             f"optimized_metric {metric} is a test metric: test data is reported, never optimised; "
-             f"use val/accuracy")  # fmt: skip
-    _require(metric in OPTIMIZABLE_METRICS,
-             f"optimized_metric must be one of {', '.join(OPTIMIZABLE_METRICS)}, got {metric}")  # fmt: skip
-    _require(not (metric.startswith("val/") and val == 0),
-             f"optimized_metric {metric} needs a validation split: set data.validation_size > 0")  # fmt: skip
+    _require(
+        not metric.startswith("test/"),
+        f"optimized_metric {metric} is a test metric: test data is reported, never optimised; "
+        f"use val/accuracy",
+    )
+    _require(
+        metric in OPTIMIZABLE_METRICS,
+        f"optimized_metric must be one of {', '.join(OPTIMIZABLE_METRICS)}, got {metric}",
+    )
+    _require(
+        not (metric.startswith("val/") and val == 0),
+        f"optimized_metric {metric} needs a validation split: set data.validation_size > 0",
+    )
 
 
 def _check_backend(cfg: DictConfig, entry: ModelEntry) -> None:
-    _require(cfg.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
-    _require(cfg.precision in PRECISIONS,
-             f"precision must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")  # fmt: skip
-    _require(cfg.norm.name in NORMS, f"unknown norm {cfg.norm.name!r}; known norms: {', '.join(NORMS)}")
+    _require(
+        cfg.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}"
+    )
+    _require(
+        cfg.precision in PRECISIONS,
+        f"precision must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}",
+    )
+    _require(
+        cfg.norm.name in NORMS, f"unknown norm {cfg.norm.name!r}; known norms: {', '.join(NORMS)}"
+    )
     optimizers = OPTIMIZERS[entry.backend]
-    _require(cfg.optim.name in optimizers,
-             f"optimizer {cfg.optim.name!r} is not available for {entry.name} ({entry.backend} backend);"
-             f" choose one of {', '.join(optimizers)}")  # fmt: skip
+    _require(
+        cfg.optim.name in optimizers,
+        f"optimizer {cfg.optim.name!r} is not available for {entry.name} ({entry.backend} backend);"
+        f" choose one of {', '.join(optimizers)}",
+    )
     _require(cfg.optim.lr > 0, f"optim.lr must be > 0, got {cfg.optim.lr}")
     if entry.backend == "numpy":
-        _require(cfg.device in ("auto", "cpu"),
-                 f"{entry.name} is a NumPy model and runs on the CPU only; use device=cpu (got {cfg.device})")  # fmt: skip
-        _require(cfg.norm.name == "none",
-                 f"{entry.name} has no norm layers; use norm=none (got norm={cfg.norm.name})")  # fmt: skip
+        _require(
+            cfg.device in ("auto", "cpu"),
+            f"{entry.name} is a NumPy model and runs on the CPU only; "
+            f"use device=cpu (got {cfg.device})",
+        )
+        _require(
+            cfg.norm.name == "none",
+            f"{entry.name} has no norm layers; use norm=none (got norm={cfg.norm.name})",
+        )
         _require(cfg.precision == "fp32", f"{entry.name} supports precision=fp32 only")
     elif cfg.norm.name != "none":
         accepts_norm = "norm" in inspect.signature(entry.factory).parameters
@@ -89,7 +125,7 @@ def _check_backend(cfg: DictConfig, entry: ModelEntry) -> None:
 
 
 def check_config(cfg: DictConfig) -> ModelEntry:
-    """Validate everything that can be validated without data; returns the model's registry entry."""
+    """Validate all that needs no data; returns the model's registry entry."""
     entry = get_model_entry(cfg.model.name)
     _check_model_args(entry, model_kwargs(cfg))
     _check_schedule(cfg)

@@ -73,8 +73,10 @@ def fit(
             if step % schedule.log_freq == 0 or is_last:
                 loss, accuracy = backend.pop_train_stats()
                 if not math.isfinite(loss):
-                    raise DlexpError(f"training diverged: train loss is {loss} at step {step}; "
-                                     f"try a lower optim.lr")  # fmt: skip
+                    raise DlexpError(
+                        f"training diverged: train loss is {loss} at step {step}; "
+                        f"try a lower optim.lr"
+                    )
                 train = {"train/loss": loss, "train/accuracy": accuracy}
                 sink.scalars(step, {**train, "train/lr": backend.learning_rate()})
                 result.final.update(train)

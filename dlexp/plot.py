@@ -70,9 +70,16 @@ def plot_runs(runs: list[Path], out_dir: Path) -> dict[Path, int]:
                 tag = f"{split}/{metric}"
                 if tag in curves[run]:
                     steps, values = curves[run][tag]
-                    ax.plot(steps, values, style, color=f"C{color % 10}",
-                            label=f"{split}: {run_label(run)}")  # fmt: skip
-        ax.set(xlabel="step", ylabel=metric, title=f"{metric} (train dotted, val dashed, test solid)")
+                    ax.plot(
+                        steps,
+                        values,
+                        style,
+                        color=f"C{color % 10}",
+                        label=f"{split}: {run_label(run)}",
+                    )
+        ax.set(
+            xlabel="step", ylabel=metric, title=f"{metric} (train dotted, val dashed, test solid)"
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         png = out_dir / f"{metric}.png"

@@ -16,13 +16,21 @@ SHOWN_METRICS = ("val/accuracy", "val/loss", "test/accuracy", "test/loss", "trai
 def collect_jobs(sweep_dir: Path) -> list[dict]:
     """One row per job folder that holds a metrics.json: overrides, final metrics, folder."""
     rows = []
-    for metrics_file in sorted(sweep_dir.glob("*/metrics.json"), key=lambda p: _job_order(p.parent)):
+    for metrics_file in sorted(
+        sweep_dir.glob("*/metrics.json"), key=lambda p: _job_order(p.parent)
+    ):
         job_dir = metrics_file.parent
         overrides_file = job_dir / ".hydra" / "overrides.yaml"
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
         final = json.loads(metrics_file.read_text())["final"]
-        rows.append({"job": job_dir.name, "overrides": " ".join(overrides or []),
-                     **{m: final.get(m, "") for m in SHOWN_METRICS}, "run_dir": str(job_dir)})  # fmt: skip
+        rows.append(
+            {
+                "job": job_dir.name,
+                "overrides": " ".join(overrides or []),
+                **{m: final.get(m, "") for m in SHOWN_METRICS},
+                "run_dir": str(job_dir),
+            }
+        )
     return rows
 
 

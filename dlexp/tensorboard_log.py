@@ -14,7 +14,7 @@ FLUSH_SECS = 10  # curves show up live in TensorBoard within this many seconds
 
 
 class TensorBoardLogger:
-    """Writes scalars with `tensorboard`'s own event writer, so the NumPy path never imports torch."""
+    """Scalars through `tensorboard`'s own event writer: the NumPy path never imports torch."""
 
     def __init__(self, log_dir: str | Path):
         self._writer = EventFileWriter(str(log_dir), flush_secs=FLUSH_SECS)

@@ -28,16 +28,24 @@ def _output_dir(cfg: DictConfig) -> Path:
     try:
         out = Path(cfg.output_dir)
     except Exception:  # an unresolvable ${hydra:...} outside a Hydra app
-        raise ConfigError("output_dir is unset: pass output_dir=... when calling train() directly") from None
+        raise ConfigError(
+            "output_dir is unset: pass output_dir=... when calling train() directly"
+        ) from None
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
 def _load_data(cfg: DictConfig):
     d = cfg.data
-    return load_cifar10(d.root, download=d.download, validation_size=d.validation_size,
-                        preprocess=d.preprocess, url=d.url, md5=d.md5,
-                        cache_dir="default" if d.cache else None)  # fmt: skip
+    return load_cifar10(
+        d.root,
+        download=d.download,
+        validation_size=d.validation_size,
+        preprocess=d.preprocess,
+        url=d.url,
+        md5=d.md5,
+        cache_dir="default" if d.cache else None,
+    )
 
 
 def flat_hparams(cfg: DictConfig) -> dict:
@@ -75,7 +83,9 @@ def train(cfg: DictConfig) -> float:
     entry = check_config(cfg)
     out = _output_dir(cfg)
     random.seed(cfg.seed)
-    model_rng, sampler_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+    model_rng, sampler_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2)
+    )
     data = _load_data(cfg)
     backend = build_backend(cfg, entry, data, model_rng)
     sampler = BatchSampler(len(data.train), cfg.batch_size, sampler_rng)
@@ -84,17 +94,26 @@ def train(cfg: DictConfig) -> float:
     start = time.time()
     startup_s = start - process_start_time()
     try:
-        result = fit(backend, sampler, schedule, logger, cfg.optimized_metric, progress=cfg.progress)
+        result = fit(
+            backend, sampler, schedule, logger, cfg.optimized_metric, progress=cfg.progress
+        )
         wall = time.time() - start
         logger.hparams(flat_hparams(cfg), sorted(result.final))
     finally:
         logger.close()
-    timing = {"wall_s": round(wall, 3), "startup_s": round(startup_s, 3),
-              "steps_per_s": round(result.steps / wall, 2)}  # fmt: skip
+    timing = {
+        "wall_s": round(wall, 3),
+        "startup_s": round(startup_s, 3),
+        "steps_per_s": round(result.steps / wall, 2),
+    }
     _write_metrics(out, cfg, result, timing)
     final = result.final
-    shown = " | ".join(f"{k} {final[k]:.4f}" for k in ("val/accuracy", "test/accuracy") if k in final)
-    log.info("%d steps in %.1fs (start-up %.1fs) | %s | %s", result.steps, wall, startup_s, shown, out)
+    shown = " | ".join(
+        f"{k} {final[k]:.4f}" for k in ("val/accuracy", "test/accuracy") if k in final
+    )
+    log.info(
+        "%d steps in %.1fs (start-up %.1fs) | %s | %s", result.steps, wall, startup_s, shown, out
+    )
     return float(final[cfg.optimized_metric])
 
 

@@ -17,8 +17,12 @@ TINY_TEST = 50
 def write_batch(path: Path, data: np.ndarray, labels, str_keys: bool = False) -> None:
     """Write one CIFAR-10 batch pickle; bytes keys as the official files, or str keys."""
     key = (lambda k: k) if str_keys else (lambda k: k.encode())
-    batch = {key("batch_label"): "tiny", key("labels"): list(map(int, labels)), key("data"): data,
-             key("filenames"): [f"img_{i}.png" for i in range(len(labels))]}  # fmt: skip
+    batch = {
+        key("batch_label"): "tiny",
+        key("labels"): list(map(int, labels)),
+        key("data"): data,
+        key("filenames"): [f"img_{i}.png" for i in range(len(labels))],
+    }
     with path.open("wb") as f:
         pickle.dump(batch, f, protocol=2)
 
@@ -69,8 +73,14 @@ def tiny_cfg(tiny_cifar, tmp_path):
     """compose_train with the tiny data, a small validation split and a temp output_dir."""
 
     def make(*overrides: str):
-        base = [f"data.root={tiny_cifar}", "data.validation_size=50", "batch_size=20",
-                "eval_batch_size=64", "progress=false", f"output_dir={tmp_path / 'run'}"]  # fmt: skip
+        base = [
+            f"data.root={tiny_cifar}",
+            "data.validation_size=50",
+            "batch_size=20",
+            "eval_batch_size=64",
+            "progress=false",
+            f"output_dir={tmp_path / 'run'}",
+        ]
         return compose_train([*base, *overrides])
 
     return make
@@ -90,5 +100,7 @@ def real_data_root() -> Path | None:
 def real_cifar() -> Path:
     root = real_data_root()
     if root is None:
-        pytest.skip("real CIFAR-10 not found: run ../shared/data/cifar10/fetch.sh or set DLEXP_DATA")
+        pytest.skip(
+            "real CIFAR-10 not found: run ../shared/data/cifar10/fetch.sh or set DLEXP_DATA"
+        )
     return root

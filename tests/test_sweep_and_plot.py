@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 
-from dlexp.plot import expand_runs, main as plot_main, plot_runs
+from dlexp.plot import expand_runs, plot_runs
+from dlexp.plot import main as plot_main
 from dlexp.sweep_summary import write_summary
 from dlexp.train import train
 
@@ -16,11 +17,25 @@ def test_multirun_sweep_writes_jobs_and_summary(tiny_cifar, tmp_path):
     sweep = tmp_path / "sweep"
     env = {**os.environ, "DLEXP_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run(
-        [sys.executable, "-m", "dlexp", "-m", "optim.lr=1e-3,2e-3", "max_steps=4", "eval_freq=2",
-         "batch_size=20", "data.validation_size=50", f"data.root={tiny_cifar}", "progress=false",
-         f"hydra.sweep.dir={sweep}"],
-        capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "dlexp",
+            "-m",
+            "optim.lr=1e-3,2e-3",
+            "max_steps=4",
+            "eval_freq=2",
+            "batch_size=20",
+            "data.validation_size=50",
+            f"data.root={tiny_cifar}",
+            "progress=false",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs == ["0", "1"]

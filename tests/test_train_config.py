@@ -23,9 +23,7 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize(
-    ("group", "option"), [(g, o) for g in GROUPS for o in group_options(g)]
-)  # fmt: skip
+@pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in group_options(g)])
 def test_every_option_composes(group, option):
     cfg = compose_train([f"{group}={option}", "output_dir=/tmp/unused"])
     assert OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
@@ -55,8 +53,17 @@ def test_partial_override_takes_the_new_optimizers_own_lr():
 
 
 def test_course_flags_map_to_single_overrides():
-    cfg = compose_train(["max_steps=7", "batch_size=3", "eval_freq=2", "optim.lr=0.1",
-                         "model.n_hidden=[5,6]", "model.neg_slope=0.1", "data.root=/x"])  # fmt: skip
+    cfg = compose_train(
+        [
+            "max_steps=7",
+            "batch_size=3",
+            "eval_freq=2",
+            "optim.lr=0.1",
+            "model.n_hidden=[5,6]",
+            "model.neg_slope=0.1",
+            "data.root=/x",
+        ]
+    )
     assert (cfg.max_steps, cfg.batch_size, cfg.eval_freq, cfg.optim.lr) == (7, 3, 2, 0.1)
     assert list(cfg.model.n_hidden) == [5, 6] and cfg.model.neg_slope == 0.1
     assert cfg.data.root == "/x"
@@ -99,8 +106,10 @@ def test_empty_hidden_list_is_a_linear_classifier(tiny_cfg):
 def test_cli_prints_one_line_and_exits_2(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "dlexp", "optim.lr=-1", f"hydra.run.dir={tmp_path}"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["dlexp-train: error: optim.lr must be > 0, got -1"]
     assert "Traceback" not in proc.stdout + proc.stderr

@@ -22,10 +22,21 @@ def test_twenty_step_run_logs_and_returns_metric(tiny_cfg, tmp_path):
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
     scalars = read_scalars(run)
-    for tag in ("train/loss", "train/accuracy", "train/lr", "val/loss", "val/accuracy",
-                "test/loss", "test/accuracy"):  # fmt: skip
+    for tag in (
+        "train/loss",
+        "train/accuracy",
+        "train/lr",
+        "val/loss",
+        "val/accuracy",
+        "test/loss",
+        "test/accuracy",
+    ):
         assert tag in scalars, tag
-    assert [e.step for e in scalars["val/accuracy"]] == [7, 14, 20]  # the last step always evaluates
+    assert [e.step for e in scalars["val/accuracy"]] == [
+        7,
+        14,
+        20,
+    ]  # the last step always evaluates
     assert [e.step for e in scalars["train/loss"]] == [5, 10, 15, 20]
     for tag, events in scalars.items():
         if tag in metrics["final"]:

@@ -26,8 +26,15 @@ def small(model: str) -> list[str]:
 
 @pytest.mark.parametrize(("model", "norm", "optim"), VALID)
 def test_every_valid_combination_runs_five_steps(tiny_cfg, tmp_path, model, norm, optim):
-    cfg = tiny_cfg(f"model={model}", f"norm={norm}", f"optim={optim}", "max_steps=5",
-                   "eval_freq=5", "device=cpu", *small(model))  # fmt: skip
+    cfg = tiny_cfg(
+        f"model={model}",
+        f"norm={norm}",
+        f"optim={optim}",
+        "max_steps=5",
+        "eval_freq=5",
+        "device=cpu",
+        *small(model),
+    )
     returned = train(cfg)
     final = json.loads((tmp_path / "run" / "metrics.json").read_text())["final"]
     assert returned == final["val/accuracy"]
@@ -60,8 +67,15 @@ def test_batch_larger_than_the_tiny_training_split_is_refused(tiny_cfg):
 def test_same_seed_same_numbers_on_cpu(tiny_cfg, tmp_path, model):
     finals = []
     for attempt in range(2):
-        cfg = tiny_cfg(f"model={model}", "max_steps=6", "eval_freq=3", "seed=7",
-                       "device=cpu", f"output_dir={tmp_path / str(attempt)}", *small(model))  # fmt: skip
+        cfg = tiny_cfg(
+            f"model={model}",
+            "max_steps=6",
+            "eval_freq=3",
+            "seed=7",
+            "device=cpu",
+            f"output_dir={tmp_path / str(attempt)}",
+            *small(model),
+        )
         train(cfg)
         finals.append(json.loads((tmp_path / str(attempt) / "metrics.json").read_text())["final"])
     assert finals[0] == finals[1]
@@ -77,8 +91,15 @@ def test_different_seeds_differ(tiny_cfg, tmp_path):
 
 
 def test_torch_run_events_match_metrics(tiny_cfg, tmp_path):
-    cfg = tiny_cfg("model=torch_mlp", "optim=adam", "optim.lr=3e-4", "max_steps=12",
-                   "eval_freq=4", "log_freq=3", "device=cpu")  # fmt: skip
+    cfg = tiny_cfg(
+        "model=torch_mlp",
+        "optim=adam",
+        "optim.lr=3e-4",
+        "max_steps=12",
+        "eval_freq=4",
+        "log_freq=3",
+        "device=cpu",
+    )
     train(cfg)
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())

@@ -11,8 +11,15 @@ from dlexp.numpy_nn import SGD, Adam, softmax_cross_entropy
 OPTIMIZERS = ("sgd", "adam")
 
 
-def make_numpy_optimizer(name: str, parameters, lr: float, momentum: float = 0.0,
-                         weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):  # fmt: skip
+def make_numpy_optimizer(
+    name: str,
+    parameters,
+    lr: float,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    betas=(0.9, 0.999),
+    eps: float = 1e-8,
+):
     """A dlexp.numpy_nn optimizer from the optim group's keys."""
     if name == "sgd":
         return SGD(parameters, lr=lr, momentum=momentum, weight_decay=weight_decay)

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
@@ -24,8 +24,10 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if cuda_ok else "mps" if mps_ok else "cpu")
     if name == "cuda" and not cuda_ok:
-        raise ConfigError(f"device=cuda requested but CUDA is not available (torch {torch.__version__});"
-                          f" use device=cpu or device=auto")  # fmt: skip
+        raise ConfigError(
+            f"device=cuda requested but CUDA is not available (torch {torch.__version__});"
+            f" use device=cpu or device=auto"
+        )
     if name == "mps" and not mps_ok:
         raise ConfigError("device=mps requested but MPS is not available; use device=cpu or auto")
     return torch.device(name)
@@ -40,30 +42,50 @@ def seed_torch(seed: int, deterministic: bool) -> None:
     torch.backends.cudnn.benchmark = not deterministic
 
 
-def make_torch_optimizer(name: str, parameters, lr: float, momentum: float = 0.0,
-                         weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):  # fmt: skip
+def make_torch_optimizer(
+    name: str,
+    parameters,
+    lr: float,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    betas=(0.9, 0.999),
+    eps: float = 1e-8,
+):
     """A torch.optim optimizer from the optim group's keys."""
     if name == "sgd":
         return torch.optim.SGD(parameters, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+    return torch.optim.Adam(
+        parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay
+    )
 
 
 class TorchBackend:
     """Trains an nn.Module with cross-entropy; no DataLoader, no per-step host copy or sync."""
 
-    def __init__(self, model, optimizer, data: CIFAR10Data, device: torch.device,
-                 eval_batch_size: int, precision: str = "fp32"):  # fmt: skip
+    def __init__(
+        self,
+        model,
+        optimizer,
+        data: CIFAR10Data,
+        device: torch.device,
+        eval_batch_size: int,
+        precision: str = "fp32",
+    ):
         self.model, self.optimizer, self.device = model.to(device), optimizer, device
         self.eval_batch_size = eval_batch_size
         self.splits = {
-            name: (torch.from_numpy(split.images).to(device), torch.from_numpy(split.labels).to(device))
+            name: (
+                torch.from_numpy(split.images).to(device),
+                torch.from_numpy(split.labels).to(device),
+            )
             for name, split in (("train", data.train), ("val", data.val), ("test", data.test))
         }
         self.eval_splits = tuple(s for s in ("val", "test") if len(self.splits[s][1]))
         self._autocast = (
-            torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
+            torch.autocast(device.type, dtype=torch.bfloat16)
+            if precision == "bf16"
             else contextlib.nullcontext()
-        )  # fmt: skip
+        )
         self._host_permutation: np.ndarray | None = None
         self._permutation: torch.Tensor | None = None
         self._loss_sum = torch.zeros((), device=device)
@@ -83,7 +105,7 @@ class TorchBackend:
         self.model.train()
         with self._autocast:
             logits = self.model(x)
-            loss = F.cross_entropy(logits.float(), y)
+            loss = functional.cross_entropy(logits.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -110,7 +132,7 @@ class TorchBackend:
             y = labels[start : start + self.eval_batch_size]
             with self._autocast:
                 logits = self.model(x).float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            loss_sum += functional.cross_entropy(logits, y, reduction="sum")
             correct += (logits.argmax(dim=1) == y).sum()
         self.model.train()
         return {"loss": loss_sum.item() / len(labels), "accuracy": correct.item() / len(labels)}

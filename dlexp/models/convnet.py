@@ -36,8 +36,9 @@ class ConvNet(nn.Module):
         norm: a norm name or a (num_features, dim) -> layer factory; default nn.BatchNorm2d.
     """
 
-    def __init__(self, n_channels: int = 3, n_classes: int = 10,
-                 norm: str | NormFactory | None = "torch_bn"):  # fmt: skip
+    def __init__(
+        self, n_channels: int = 3, n_classes: int = 10, norm: str | NormFactory | None = "torch_bn"
+    ):
         super().__init__()
         make_norm = norm_factory(norm)
         self.n_channels = n_channels

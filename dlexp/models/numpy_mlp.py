@@ -19,5 +19,12 @@ def numpy_mlp(
     rng: np.random.Generator | None = None,
 ) -> MLP:
     """The seed's NumPy MLP; `dtype` is a NumPy dtype name (float32 trains twice as fast here)."""
-    return MLP(n_inputs, list(n_hidden), n_classes, neg_slope, rng=rng, dtype=np.dtype(dtype),
-               init_std=init_std)  # fmt: skip
+    return MLP(
+        n_inputs,
+        list(n_hidden),
+        n_classes,
+        neg_slope,
+        rng=rng,
+        dtype=np.dtype(dtype),
+        init_std=init_std,
+    )

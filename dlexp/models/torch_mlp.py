@@ -1,4 +1,4 @@
-"""The seed's PyTorch MLP (§2): Linear -> [norm] -> LeakyReLU -> [dropout], repeated, then Linear."""
+"""The seed's PyTorch MLP (§2): Linear, [norm], LeakyReLU, [dropout], repeated; then Linear."""
 
 from __future__ import annotations
 
@@ -69,7 +69,16 @@ class MLP(nn.Module):
 
 
 @register_model("torch_mlp", backend="torch")
-def torch_mlp(n_inputs=3072, n_hidden=(100,), n_classes=10, neg_slope=0.02, norm=None,
-              dropout=0.0, init="default") -> MLP:  # fmt: skip
+def torch_mlp(
+    n_inputs=3072,
+    n_hidden=(100,),
+    n_classes=10,
+    neg_slope=0.02,
+    norm=None,
+    dropout=0.0,
+    init="default",
+) -> MLP:
     """The torch MLP with the seed's argument names."""
-    return MLP(n_inputs, list(n_hidden), n_classes, neg_slope, norm=norm, dropout=dropout, init=init)
+    return MLP(
+        n_inputs, list(n_hidden), n_classes, neg_slope, norm=norm, dropout=dropout, init=init
+    )
