@@ -63,3 +63,12 @@ def test_hparams_sit_in_the_runs_own_event_file(tiny_cfg, tmp_path):
     config = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
     tags = {m.name.tag for m in config.experiment.metric_infos}
     assert {"val/accuracy", "test/accuracy", "train/loss"} <= tags
+
+
+def test_no_validation_split_trains_on_everything(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("data.validation_size=0", "optimized_metric=train/accuracy", "max_steps=3")
+    returned = train(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "val/accuracy" not in metrics["final"] and "test/accuracy" in metrics["final"]
+    assert metrics["best"] == {}  # nothing to select on without validation data
+    assert returned == metrics["final"]["train/accuracy"]

@@ -26,6 +26,11 @@ def make_numpy_optimizer(
     return Adam(parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
 
 
+def flatten(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (N, C*H*W); also for an empty split, where -1 cannot be inferred."""
+    return images.reshape(len(images), int(np.prod(images.shape[1:])))
+
+
 class NumpyBackend:
     """Flattened float arrays on the host; batches gathered into one preallocated buffer."""
 
@@ -34,7 +39,7 @@ class NumpyBackend:
         self.model, self.optimizer = model, optimizer
         self.eval_batch_size = eval_batch_size
         self.splits = {
-            name: (split.images.reshape(len(split), -1).astype(dtype, copy=False), split.labels)
+            name: (flatten(split.images).astype(dtype, copy=False), split.labels)
             for name, split in (("train", data.train), ("val", data.val), ("test", data.test))
         }
         self.eval_splits = tuple(s for s in ("val", "test") if len(self.splits[s][1]))

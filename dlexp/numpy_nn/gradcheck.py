@@ -9,23 +9,23 @@ import numpy as np
 
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     """d f / d x by central differences; `f` is re-evaluated after perturbing `x` in place."""
-    grad = np.zeros_like(x, dtype=np.float64)
-    flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)  # views: one element at a time
-    for i in range(flat_x.size):  # finite differences perturb each element by definition
-        old = flat_x[i]
-        flat_x[i] = old + h
+    grad = np.zeros(x.shape, dtype=np.float64)
+    # Index x itself (not a reshaped copy) so a non-contiguous x, e.g. W.T, is really perturbed.
+    for index in np.ndindex(x.shape):  # finite differences perturb each element by definition
+        old = x[index]
+        x[index] = old + h
         f_plus = f()
-        flat_x[i] = old - h
+        x[index] = old - h
         f_minus = f()
-        flat_x[i] = old
-        flat_grad[i] = (f_plus - f_minus) / (2 * h)
+        x[index] = old
+        grad[index] = (f_plus - f_minus) / (2 * h)
     return grad
 
 
 def numerical_vjp(
     f: Callable[[], np.ndarray], x: np.ndarray, dout: np.ndarray, h: float = 1e-5
 ) -> np.ndarray:
-    """sum(dout * d f / d x) by central differences: the vector-Jacobian product a backward gives."""
+    """sum(dout * d f / d x) by central differences: the vector-Jacobian product of a backward."""
     return numerical_gradient(lambda: float(np.sum(f() * dout)), x, h)
 
 
