@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -30,11 +31,12 @@ class MLP:
     ):
         if any(int(h) < 1 for h in n_hidden):
             raise ValueError(f"MLP hidden sizes must be positive, got {list(n_hidden)}")
+        if neg_slope < 0:  # checked here too: with no hidden layer no LeakyReLU would see it
+            raise ValueError(f"MLP expects neg_slope >= 0, got {neg_slope}")
         rng = rng if rng is not None else np.random.default_rng()
         sizes = [n_inputs, *(int(h) for h in n_hidden), n_classes]
         self.linears = [
-            LinearModule(a, b, rng=rng, dtype=dtype, init_std=init_std)
-            for a, b in zip(sizes[:-1], sizes[1:])
+            LinearModule(a, b, rng=rng, dtype=dtype, init_std=init_std) for a, b in pairwise(sizes)
         ]
         self.linears[0].needs_input_grad = input_grad
         self.activations = [LeakyReLUModule(neg_slope) for _ in n_hidden]
@@ -42,7 +44,8 @@ class MLP:
 
     def forward_logits(self, x: np.ndarray) -> np.ndarray:
         """(B, n_inputs) -> pre-softmax scores (B, n_classes)."""
-        for linear, activation in zip(self.linears, self.activations):
+        # strict=False on purpose: the last Linear has no activation and is applied below.
+        for linear, activation in zip(self.linears, self.activations, strict=False):
             x = activation.forward(linear.forward(x))
         return self.linears[-1].forward(x)
 
@@ -53,7 +56,8 @@ class MLP:
     def backward_logits(self, dlogits: np.ndarray) -> np.ndarray | None:
         """Backprop dL/dlogits through every layer, filling each Linear's grads."""
         dx = self.linears[-1].backward(dlogits)
-        for linear, activation in zip(reversed(self.linears[:-1]), reversed(self.activations)):
+        hidden = zip(reversed(self.linears[:-1]), reversed(self.activations), strict=True)
+        for linear, activation in hidden:
             dx = linear.backward(activation.backward(dx))
         return dx
 

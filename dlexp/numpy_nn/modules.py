@@ -35,7 +35,8 @@ class LinearModule:
 
     def __init__(self, in_features, out_features, rng=None, dtype=np.float64, init_std=1e-4):
         if in_features < 1 or out_features < 1:
-            raise ValueError(f"LinearModule needs positive sizes, got ({in_features}, {out_features})")
+            sizes = (in_features, out_features)
+            raise ValueError(f"LinearModule needs positive sizes, got {sizes}")
         rng = rng if rng is not None else np.random.default_rng()
         weight = rng.normal(0.0, init_std, size=(out_features, in_features)).astype(dtype)
         self.params = {"weight": weight, "bias": np.zeros(out_features, dtype=dtype)}
@@ -65,19 +66,23 @@ class LeakyReLUModule:
     def __init__(self, neg_slope: float):
         if neg_slope < 0:
             raise ValueError(f"LeakyReLUModule expects neg_slope >= 0, got {neg_slope}")
-        self.neg_slope = neg_slope
+        self.neg_slope = float(neg_slope)  # a NumPy float64 scalar would upcast float32 arrays
         self._positive = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._positive = x > 0
-        out = x * np.asarray(self.neg_slope, dtype=x.dtype)
-        np.copyto(out, x, where=self._positive)  # far faster than np.where on small arrays
+        self._positive = x > 0  # f'(0) := a, a valid subgradient (docs/backprop.md §1.1a)
+        out = x * self.neg_slope
+        # max(x, a x) for a <= 1 (min for a > 1): one ufunc, ~10x faster than a masked copy.
+        (np.maximum if self.neg_slope <= 1 else np.minimum)(x, out, out=out)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         _check_like("LeakyReLUModule", dout, self._positive.shape)
-        dx = dout * np.asarray(self.neg_slope, dtype=dout.dtype)
-        np.copyto(dx, dout, where=self._positive)
+        a = self.neg_slope
+        dx = self._positive.astype(dout.dtype)  # f'(x) = a + (1 - a) [x > 0], built in place
+        dx *= 1.0 - a
+        dx += a
+        dx *= dout
         return dx
 
 
@@ -118,7 +123,7 @@ def check_one_hot(x: np.ndarray, y: np.ndarray, name: str = "CrossEntropyModule"
 
 
 class CrossEntropyModule:
-    """Batch-mean cross-entropy of probabilities x against one-hot y; docs/backprop.md §1.1, §1.1c."""
+    """Batch-mean cross-entropy of probabilities x against one-hot y; docs/backprop.md §1.1a, c."""
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> float:
         check_one_hot(x, y)
@@ -127,25 +132,33 @@ class CrossEntropyModule:
 
     def backward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         check_one_hot(x, y)
-        return -y / np.maximum(x, PROB_FLOOR) / x.shape[0]
+        # x's dtype, not y's: float64 one-hot targets must not turn a float32 backward into float64.
+        dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+        grad = np.divide(y, np.maximum(x, PROB_FLOOR), dtype=dtype)
+        grad *= -1.0 / x.shape[0]  # the batch mean's 1/B (docs/backprop.md §1.1c)
+        return grad
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Fused softmax + batch-mean cross-entropy on logits with integer labels.
 
-    Returns the loss and dL/dlogits = (softmax(logits) - onehot) / B (docs/backprop.md §1.1b).
+    Returns the loss and dL/dlogits = (softmax(logits) - onehot) / B (docs/backprop.md §1.1c).
     """
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(
             f"softmax_cross_entropy expects logits (batch, classes) and labels (batch,), "
             f"got {logits.shape} and {labels.shape}"
         )
-    batch = logits.shape[0]
+    batch, n_classes = logits.shape
+    if labels.min() < 0 or labels.max() >= n_classes:  # -1 would silently index the last class
+        raise ValueError(f"softmax_cross_entropy expects labels in [0, {n_classes}), got "
+                         f"[{labels.min()}, {labels.max()}]")  # fmt: skip
     rows = np.arange(batch)
-    z = logits - logits.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(z).sum(axis=1))
-    loss = float(np.mean(log_norm - z[rows, labels]))
-    grad = np.exp(z - log_norm[:, None])  # softmax
-    grad[rows, labels] -= 1
-    grad /= batch
-    return loss, grad
+    z = logits - logits.max(axis=1, keepdims=True)  # (B, C); exp never overflows
+    picked = z[rows, labels]
+    np.exp(z, out=z)  # z now holds unnormalised probabilities: one exp pass, one buffer
+    norm = z.sum(axis=1)  # (B,)
+    loss = float(np.mean(np.log(norm) - picked))
+    z *= (1.0 / (norm * batch))[:, None]  # softmax / B in a single pass
+    z[rows, labels] -= 1.0 / batch
+    return loss, z

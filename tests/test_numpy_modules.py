@@ -1,0 +1,333 @@
+"""dlexp.numpy_nn modules against central differences, torch float64 and their contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn.functional import cross_entropy, leaky_relu, nll_loss
+
+from dlexp.numpy_nn import (
+    CrossEntropyModule,
+    LeakyReLUModule,
+    LinearModule,
+    SoftMaxModule,
+    numerical_gradient,
+    numerical_vjp,
+    relative_error,
+    softmax,
+    softmax_cross_entropy,
+)
+
+TOL = 1e-7  # relative error of an analytic gradient against central differences, float64
+# (batch, features): batch 1 and a single feature/class included on purpose.
+SHAPES = [(1, 1), (1, 5), (4, 1), (3, 4), (7, 10)]
+LINEAR_SHAPES = [(1, 1, 1), (1, 4, 3), (5, 3, 1), (6, 7, 4), (2, 1, 5)]  # (batch, in, out)
+
+
+def away_from_zero(rng: np.random.Generator, shape) -> np.ndarray:
+    """Values with |v| in [0.1, 2]: central differences never straddle LeakyReLU's kink."""
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.1, 2.0, size=shape)
+
+
+def probabilities(rng: np.random.Generator, shape) -> np.ndarray:
+    """Row-normalised probabilities bounded away from 0, where -log x is smooth enough."""
+    x = rng.uniform(0.2, 1.0, size=shape)
+    return x / x.sum(axis=1, keepdims=True)
+
+
+def one_hot(labels: np.ndarray, n_classes: int, dtype=np.float64) -> np.ndarray:
+    return np.eye(n_classes, dtype=dtype)[labels]
+
+
+# --- central differences, float64 -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch, n_in, n_out", LINEAR_SHAPES)
+def test_linear_gradients_match_central_differences(batch, n_in, n_out):
+    rng = np.random.default_rng(batch * 100 + n_in * 10 + n_out)
+    layer = LinearModule(n_in, n_out, rng=rng, init_std=1.0)
+    layer.params["bias"][:] = rng.standard_normal(n_out)
+    x, dout = rng.standard_normal((batch, n_in)), rng.standard_normal((batch, n_out))
+    layer.forward(x)
+    dx = layer.backward(dout)
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    assert relative_error(dx, numerical_vjp(lambda: layer.forward(x), x, dout)) < TOL
+    for key, param in layer.params.items():
+        numeric = numerical_vjp(lambda: layer.forward(x), param, dout)
+        assert relative_error(grads[key], numeric) < TOL, key
+
+
+@pytest.mark.parametrize("neg_slope", [0.0, 0.02, 0.5, 1.5])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_leaky_relu_gradient_matches_central_differences(shape, neg_slope):
+    rng = np.random.default_rng(sum(shape))
+    module = LeakyReLUModule(neg_slope)
+    x, dout = away_from_zero(rng, shape), rng.standard_normal(shape)
+    module.forward(x)
+    dx = module.backward(dout)
+    assert relative_error(dx, numerical_vjp(lambda: module.forward(x), x, dout)) < TOL
+
+
+@pytest.mark.parametrize("neg_slope", [0.0, 0.02, 1.5])
+def test_leaky_relu_forward_matches_torch_and_takes_slope_at_zero(neg_slope):
+    x = np.array([[-3.0, -1e-3, -1e-300, 0.0, 1e-300, 2.0]])
+    module = LeakyReLUModule(neg_slope)
+    out = module.forward(x)
+    expected = leaky_relu(torch.tensor(x), negative_slope=neg_slope).numpy()
+    np.testing.assert_array_equal(out, expected)
+    dx = module.backward(np.ones_like(x))
+    np.testing.assert_array_equal(dx, [[neg_slope] * 4 + [1.0, 1.0]])  # f'(0) := a, as documented
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_softmax_gradient_matches_central_differences(shape):
+    rng = np.random.default_rng(sum(shape) + 1)
+    module = SoftMaxModule()
+    x, dout = 2 * rng.standard_normal(shape), rng.standard_normal(shape)
+    module.forward(x)
+    dx = module.backward(dout)
+    assert relative_error(dx, numerical_vjp(lambda: module.forward(x), x, dout)) < TOL
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_cross_entropy_gradient_matches_central_differences(shape):
+    rng = np.random.default_rng(sum(shape) + 2)
+    module = CrossEntropyModule()
+    x, y = probabilities(rng, shape), one_hot(rng.integers(0, shape[1], shape[0]), shape[1])
+    dx = module.backward(x, y)
+    assert relative_error(dx, numerical_gradient(lambda: module.forward(x, y), x)) < TOL
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fused_softmax_cross_entropy_gradient_matches_central_differences(shape):
+    rng = np.random.default_rng(sum(shape) + 3)
+    logits, labels = 2 * rng.standard_normal(shape), rng.integers(0, shape[1], shape[0])
+    _, dlogits = softmax_cross_entropy(logits, labels)
+    numeric = numerical_gradient(lambda: softmax_cross_entropy(logits, labels)[0], logits)
+    assert relative_error(dlogits, numeric) < TOL
+
+
+# --- torch float64 reference ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_softmax_forward_and_backward_match_torch(shape):
+    rng = np.random.default_rng(sum(shape) + 4)
+    x, dout = 3 * rng.standard_normal(shape), rng.standard_normal(shape)
+    module = SoftMaxModule()
+    probs = module.forward(x)
+    dx = module.backward(dout)
+    xt = torch.tensor(x, requires_grad=True)
+    pt = torch.softmax(xt, dim=1)
+    pt.backward(torch.tensor(dout))
+    np.testing.assert_allclose(probs, pt.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(softmax(x), probs, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_cross_entropy_forward_and_backward_match_torch(shape):
+    rng = np.random.default_rng(sum(shape) + 5)
+    x, labels = probabilities(rng, shape), rng.integers(0, shape[1], shape[0])
+    module, y = CrossEntropyModule(), one_hot(labels, shape[1])
+    loss, dx = module.forward(x, y), module.backward(x, y)
+    xt = torch.tensor(x, requires_grad=True)
+    lt = nll_loss(torch.log(xt), torch.tensor(labels))  # batch mean, as the seed's L_total
+    lt.backward()
+    assert loss == pytest.approx(lt.item(), rel=1e-12)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fused_softmax_cross_entropy_matches_torch(shape):
+    rng = np.random.default_rng(sum(shape) + 6)
+    logits, labels = 3 * rng.standard_normal(shape), rng.integers(0, shape[1], shape[0])
+    loss, dlogits = softmax_cross_entropy(logits, labels)
+    lt_in = torch.tensor(logits, requires_grad=True)
+    lt = cross_entropy(lt_in, torch.tensor(labels))
+    lt.backward()
+    assert loss == pytest.approx(lt.item(), rel=1e-12, abs=1e-15)
+    np.testing.assert_allclose(dlogits, lt_in.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+def test_fused_equals_softmax_then_cross_entropy():
+    rng = np.random.default_rng(7)
+    logits, labels = rng.standard_normal((5, 4)), rng.integers(0, 4, 5)
+    probs, y = softmax(logits), one_hot(labels, 4)
+    softmax_module, ce = SoftMaxModule(), CrossEntropyModule()
+    softmax_module.forward(logits)
+    chained = softmax_module.backward(ce.backward(probs, y))
+    loss, fused = softmax_cross_entropy(logits, labels)
+    assert loss == pytest.approx(ce.forward(probs, y), rel=1e-12)
+    np.testing.assert_allclose(fused, chained, rtol=1e-10, atol=1e-15)
+
+
+# --- zero probabilities and extreme logits ----------------------------------------------------
+
+
+def test_cross_entropy_is_finite_when_a_probability_is_zero():
+    x = np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])
+    y = one_hot(np.array([0, 1, 0]), 2)  # the first row puts all mass on the wrong class
+    module = CrossEntropyModule()
+    loss, dx = module.forward(x, y), module.backward(x, y)
+    assert np.isfinite(loss) and loss > 5  # -log(0) is clipped, still a large loss
+    assert np.all(np.isfinite(dx))
+    assert dx[0, 0] < 0 and dx[0, 1] == 0  # pushes the true class up, leaves the other
+
+
+def test_softmax_and_fused_loss_are_finite_for_extreme_logits():
+    logits = np.array([[1000.0, -1000.0, 0.0], [-1e4, -1e4, -1e4]])
+    probs = SoftMaxModule().forward(logits)
+    assert np.all(np.isfinite(probs)) and probs[0, 1] == 0.0
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    loss, dlogits = softmax_cross_entropy(logits, np.array([1, 2]))
+    assert np.isfinite(loss) and loss == pytest.approx((2000.0 + np.log(3)) / 2)
+    assert np.all(np.isfinite(dlogits))
+    softmax_module = SoftMaxModule()
+    softmax_module.forward(logits)
+    dx = softmax_module.backward(CrossEntropyModule().backward(probs, one_hot(np.array([1, 2]), 3)))
+    assert np.all(np.isfinite(dx))
+
+
+# --- contract: fresh params, overwritten grads, float32 ---------------------------------------
+
+
+def test_linear_forward_reads_the_weight_on_every_call():
+    rng = np.random.default_rng(8)
+    layer = LinearModule(3, 2, rng=rng)
+    x = rng.standard_normal((4, 3))
+    before = layer.forward(x).copy()
+    layer.params["weight"][1, 2] += 0.5  # in place, as a gradient check does
+    layer.params["bias"][0] -= 1.0
+    after = layer.forward(x)
+    np.testing.assert_allclose(after[:, 1] - before[:, 1], 0.5 * x[:, 2])
+    np.testing.assert_allclose(after[:, 0] - before[:, 0], -1.0)
+
+
+def test_linear_backward_overwrites_grads():
+    rng = np.random.default_rng(9)
+    layer = LinearModule(3, 2, rng=rng)
+    x, dout1, dout2 = (
+        rng.standard_normal((4, 3)),
+        rng.standard_normal((4, 2)),
+        rng.standard_normal((4, 2)),
+    )
+    layer.forward(x)
+    layer.backward(dout1)
+    layer.backward(dout1)
+    np.testing.assert_allclose(layer.grads["weight"], dout1.T @ x)  # not 2x: no accumulation
+    layer.backward(dout2)
+    np.testing.assert_allclose(layer.grads["weight"], dout2.T @ x)
+    np.testing.assert_allclose(layer.grads["bias"], dout2.sum(axis=0))
+
+
+def test_linear_layout_matches_the_seed():
+    layer = LinearModule(5, 3, rng=np.random.default_rng(0))
+    assert layer.params["weight"].shape == layer.grads["weight"].shape == (3, 5)
+    assert layer.params["bias"].shape == layer.grads["bias"].shape == (3,)
+    assert layer.params["weight"].dtype == np.float64  # NumPy's default unless dtype= says so
+    assert np.all(layer.params["bias"] == 0)
+
+
+def test_linear_init_is_seeded_by_the_generator():
+    a = LinearModule(4, 3, rng=np.random.default_rng(1)).params["weight"]
+    b = LinearModule(4, 3, rng=np.random.default_rng(1)).params["weight"]
+    np.testing.assert_array_equal(a, b)
+    assert 0 < a.std() < 1e-3  # the course's N(0, 1e-4) init
+
+
+def test_modules_keep_float32():
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    layer, act, soft = (
+        LinearModule(5, 4, rng=rng, dtype=np.float32),
+        LeakyReLUModule(0.1),
+        SoftMaxModule(),
+    )
+    layer.params["weight"][:] = rng.standard_normal((4, 5))
+    probs = soft.forward(act.forward(layer.forward(x)))
+    y = one_hot(rng.integers(0, 4, 6), 4)  # float64 targets must not upcast the backward
+    dx = layer.backward(act.backward(soft.backward(CrossEntropyModule().backward(probs, y))))
+    for arr in (probs, dx, layer.grads["weight"], layer.grads["bias"]):
+        assert arr.dtype == np.float32
+    reference = LinearModule(5, 4)  # the same layer in float64
+    reference.params["weight"] = layer.params["weight"].astype(np.float64)
+    np.testing.assert_allclose(layer.forward(x), reference.forward(x.astype(np.float64)), rtol=1e-5)
+
+
+def test_fused_loss_keeps_float32():
+    logits = np.random.default_rng(11).standard_normal((4, 3)).astype(np.float32)
+    loss, dlogits = softmax_cross_entropy(logits, np.array([0, 1, 2, 0]))
+    assert dlogits.dtype == np.float32
+    assert loss == pytest.approx(
+        softmax_cross_entropy(logits.astype(np.float64), np.array([0, 1, 2, 0]))[0], rel=1e-5
+    )
+
+
+# --- clear errors for bad input ---------------------------------------------------------------
+
+
+def test_linear_rejects_wrong_shapes():
+    layer = LinearModule(4, 2)
+    with pytest.raises(
+        ValueError, match=r"LinearModule expects x of shape \(batch, 4\), got \(3, 5\)"
+    ):
+        layer.forward(np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"expects x of shape \(batch, 4\), got \(4,\)"):
+        layer.forward(np.zeros(4))
+    layer.forward(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=r"LinearModule.backward expects dout of shape \(3, 2\)"):
+        layer.backward(np.zeros((2, 3)))
+
+
+def test_activations_reject_wrong_dout():
+    act, soft = LeakyReLUModule(0.1), SoftMaxModule()
+    act.forward(np.ones((3, 4)))
+    soft.forward(np.ones((3, 4)))
+    with pytest.raises(
+        ValueError, match=r"LeakyReLUModule.backward expects dout of shape \(3, 4\)"
+    ):
+        act.backward(np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"SoftMaxModule.backward expects dout of shape \(3, 4\)"):
+        soft.backward(np.ones((3, 5)))
+    with pytest.raises(ValueError, match=r"SoftMaxModule expects x of shape \(batch, classes\)"):
+        soft.forward(np.ones(4))
+
+
+@pytest.mark.parametrize("neg_slope", [-0.01, -1.0])
+def test_leaky_relu_rejects_negative_slope(neg_slope):
+    with pytest.raises(ValueError, match=r"neg_slope >= 0"):
+        LeakyReLUModule(neg_slope)
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        np.array([[0.5, 0.5], [0.0, 1.0]]),  # soft targets
+        np.array([[1.0, 1.0], [0.0, 1.0]]),  # two hot
+        np.array([[0.0, 0.0], [0.0, 1.0]]),  # none hot
+        np.array([[2.0, -1.0], [0.0, 1.0]]),  # sums to 1, not 0/1
+    ],
+)
+def test_cross_entropy_rejects_targets_that_are_not_one_hot(y):
+    x = np.full((2, 2), 0.5)
+    for method in (CrossEntropyModule().forward, CrossEntropyModule().backward):
+        with pytest.raises(ValueError, match=r"one-hot of shape \(2, 2\)"):
+            method(x, y)
+
+
+def test_cross_entropy_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"expects one-hot y of shape \(2, 3\), got \(2,\)"):
+        CrossEntropyModule().forward(np.full((2, 3), 1 / 3), np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"expects x of shape \(batch, classes\)"):
+        CrossEntropyModule().backward(np.full(3, 1 / 3), np.array([0.0, 1.0, 0.0]))
+
+
+def test_fused_loss_rejects_bad_labels():
+    logits = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"labels \(batch,\), got \(3, 4\) and \(3, 4\)"):
+        softmax_cross_entropy(logits, np.eye(4)[:3])
+    for bad in (np.array([0, 4, 1]), np.array([0, -1, 1])):  # -1 would silently mean class 3
+        with pytest.raises(ValueError, match=r"labels in \[0, 4\)"):
+            softmax_cross_entropy(logits, bad)

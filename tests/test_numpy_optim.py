@@ -1,0 +1,100 @@
+"""NumPy SGD and Adam against torch.optim on the same gradients, float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dlexp.numpy_nn import MLP, SGD, Adam
+
+STEPS = 20
+SHAPES = {"weight": (4, 3), "bias": (4,)}  # a LinearModule's layout
+
+CONFIGS = {
+    "sgd": (SGD, torch.optim.SGD, {"lr": 0.1}),
+    "sgd-momentum": (SGD, torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}),
+    "sgd-decay": (SGD, torch.optim.SGD, {"lr": 0.05, "weight_decay": 0.1}),
+    "sgd-momentum-decay": (
+        SGD,
+        torch.optim.SGD,
+        {"lr": 0.05, "momentum": 0.8, "weight_decay": 0.01},
+    ),
+    "adam-defaults": (Adam, torch.optim.Adam, {}),  # torch's defaults on both sides
+    "adam-decay": (Adam, torch.optim.Adam, {"lr": 0.01, "weight_decay": 0.1}),
+    "adam-betas-eps": (Adam, torch.optim.Adam, {"lr": 0.02, "betas": (0.8, 0.99), "eps": 1e-6}),
+}
+
+
+def two_layers(rng: np.random.Generator) -> list[tuple[dict, dict]]:
+    """Two (params, grads) pairs shaped like LinearModules."""
+    return [
+        (
+            {key: rng.standard_normal(shape) for key, shape in SHAPES.items()},
+            {key: np.zeros(shape) for key, shape in SHAPES.items()},
+        )
+        for _ in range(2)
+    ]
+
+
+def flat(pairs, which: int) -> list[np.ndarray]:
+    """Every params (which=0) or grads (which=1) array, in a fixed order."""
+    return [pair[which][key] for pair in pairs for key in SHAPES]
+
+
+@pytest.mark.parametrize("ours, theirs, kwargs", CONFIGS.values(), ids=CONFIGS.keys())
+def test_optimizer_matches_torch_over_20_steps(ours, theirs, kwargs):
+    rng = np.random.default_rng(0)
+    pairs = two_layers(rng)
+    tensors = [torch.tensor(p, requires_grad=True) for p in flat(pairs, 0)]
+    start = [p.copy() for p in flat(pairs, 0)]
+    optimizer, reference = ours(pairs, **kwargs), theirs(tensors, **kwargs)
+    for _ in range(STEPS):
+        for grad, tensor in zip(flat(pairs, 1), tensors, strict=True):
+            grad[...] = rng.standard_normal(grad.shape)  # in place, as LinearModule.backward
+            tensor.grad = torch.tensor(grad)
+        optimizer.step()
+        reference.step()
+        for mine, ref in zip(flat(pairs, 0), tensors, strict=True):
+            np.testing.assert_allclose(mine, ref.detach().numpy(), rtol=1e-6, atol=1e-6)
+    moved = max(np.abs(p - p0).max() for p, p0 in zip(flat(pairs, 0), start, strict=True))
+    assert moved > 1e-3  # the parameters really moved: this compared trajectories, not constants
+
+
+@pytest.mark.parametrize("ours, theirs, kwargs", CONFIGS.values(), ids=CONFIGS.keys())
+def test_optimizer_leaves_grads_alone(ours, theirs, kwargs):
+    pairs = two_layers(np.random.default_rng(1))
+    for grad in flat(pairs, 1):
+        grad[...] = 1.0
+    optimizer = ours(pairs, **kwargs)
+    optimizer.step()
+    optimizer.step()
+    assert all(np.all(grad == 1.0) for grad in flat(pairs, 1))
+
+
+def test_optimizers_drive_an_mlp_in_float32():
+    rng = np.random.default_rng(2)
+    for make in (lambda p: SGD(p, lr=0.1, momentum=0.9), lambda p: Adam(p, lr=1e-3)):
+        model = MLP(5, [4], 3, neg_slope=0.02, rng=rng, dtype=np.float32)
+        before = [params["weight"].copy() for params, _ in model.parameters()]
+        optimizer = make(model.parameters())
+        for _, grads in model.parameters():
+            grads["weight"][...] = 1.0
+        optimizer.step()
+        for old, (params, _) in zip(before, model.parameters(), strict=True):
+            assert params["weight"].dtype == np.float32
+            assert np.all(params["weight"] < old)  # a positive gradient lowers every weight
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: SGD(p, lr=0.0), r"learning rate must be > 0"),
+        (lambda p: SGD(p, lr=0.1, momentum=-0.5), r"momentum must be >= 0"),
+        (lambda p: SGD(p, lr=0.1, weight_decay=-1.0), r"weight_decay must be >= 0"),
+        (lambda p: Adam(p, betas=(0.9, 1.0)), r"betas must lie in \[0, 1\)"),
+    ],
+)
+def test_bad_hyperparameters_get_a_clear_error(make, message):
+    with pytest.raises(ValueError, match=message):
+        make(two_layers(np.random.default_rng(3)))
