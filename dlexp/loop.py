@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -51,6 +52,16 @@ class FitResult:
     final: dict[str, float] = field(default_factory=dict)  # every metric at the last step
     best: dict[str, float] = field(default_factory=dict)  # val metrics at the best eval step
     steps: int = 0
+    eval_s: float = 0.0  # wall seconds spent evaluating
+
+
+def evaluate_all(backend: Backend) -> dict[str, float]:
+    """Every eval split's metrics, keyed by TensorBoard tag ("val/accuracy", ...)."""
+    return {
+        f"{split}/{name}": value
+        for split in backend.eval_splits
+        for name, value in backend.evaluate(split).items()
+    }
 
 
 def fit(
@@ -82,11 +93,9 @@ def fit(
                 result.final.update(train)
                 bar.set_postfix_str(f"loss {loss:.3f}{last_eval}", refresh=False)
             if step % schedule.eval_freq == 0 or is_last:
-                evaluated = {
-                    f"{split}/{name}": value
-                    for split in backend.eval_splits
-                    for name, value in backend.evaluate(split).items()
-                }
+                eval_start = time.perf_counter()
+                evaluated = evaluate_all(backend)
+                result.eval_s += time.perf_counter() - eval_start
                 sink.scalars(step, evaluated)
                 result.final.update(evaluated)
                 if optimized_metric in evaluated and is_better(

@@ -104,7 +104,8 @@ def train(cfg: DictConfig) -> float:
     timing = {
         "wall_s": round(wall, 3),
         "startup_s": round(startup_s, 3),
-        "steps_per_s": round(result.steps / wall, 2),
+        "eval_s": round(result.eval_s, 3),
+        "steps_per_s": round(result.steps / (wall - result.eval_s), 2),  # training steps only
     }
     _write_metrics(out, cfg, result, timing)
     final = result.final

@@ -44,7 +44,7 @@ def test_twenty_step_run_logs_and_returns_metric(tiny_cfg, tmp_path):
     assert returned == pytest.approx(metrics["final"]["val/accuracy"])
     assert metrics["steps"] == 20
     assert metrics["best"]["best_step"] in (7, 14, 20)
-    assert set(metrics["timing"]) == {"wall_s", "startup_s", "steps_per_s"}
+    assert set(metrics["timing"]) == {"wall_s", "startup_s", "eval_s", "steps_per_s"}
 
 
 def test_hparams_sit_in_the_runs_own_event_file(tiny_cfg, tmp_path):
