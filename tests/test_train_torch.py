@@ -122,3 +122,11 @@ def test_deterministic_flag_trains(tiny_cfg):
 
 def test_bf16_autocast_on_cpu_trains(tiny_cfg):
     assert 0 <= train(tiny_cfg("model=torch_mlp", "max_steps=3", "precision=bf16")) <= 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_convnet_trains_on_cuda(tiny_cfg, precision):
+    cfg = tiny_cfg("model=convnet", "device=cuda", f"precision={precision}", "max_steps=5")
+    assert 0 <= train(cfg) <= 1
