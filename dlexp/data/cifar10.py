@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -37,32 +38,59 @@ def _get(batch: dict, key: str):
         return batch[key]
     if key.encode() in batch:
         return batch[key.encode()]
-    raise KeyError(key)
+    raise DataError(f"lacks the {key!r} entry of a CIFAR-10 batch")
 
 
-def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read one CIFAR-10 batch file into (uint8 (N, 3072), int64 (N,))."""
+def _one_line(err: BaseException, limit: int = 80) -> str:
+    """`Type: message`, ASCII-escaped and cut to one short line (damaged files give odd text)."""
+    text = str(err).splitlines()[0] if str(err) else ""
+    text = text.encode("ascii", "backslashreplace").decode()[:limit]
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _unpickle(path: Path) -> dict:
+    """Load one pickle; every failure becomes a DataError naming `path`."""
     if not path.is_file():
         raise DataError(f"missing CIFAR-10 file {path}")
     try:
         with path.open("rb") as f:
             batch = pickle.load(f, encoding="bytes")
+    except OSError as err:
+        raise DataError(f"could not read {path}: {err.strerror or err}") from None
+    except Exception as err:  # a damaged pickle can raise almost anything: EOF, Value, Overflow...
+        raise DataError(f"{path} is not a readable CIFAR-10 pickle ({_one_line(err)})") from None
+    if not isinstance(batch, dict):
+        raise DataError(f"{path} holds a {type(batch).__name__}, not a CIFAR-10 batch dict")
+    return batch
+
+
+def _labels(path: Path, labels, n: int) -> np.ndarray:
+    """The labels as int64 (n,), checked to be class indices."""
+    try:
+        labels = np.asarray(labels)
+    except (ValueError, TypeError, OverflowError):
+        raise DataError(f"{path}: 'labels' must be {n} integers") from None
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{path}: 'labels' must be {n} integers, got {labels.dtype} {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(CLASSES)):
+        found = f"found {labels.min()}..{labels.max()}"
+        raise DataError(f"{path}: labels must lie in 0..{len(CLASSES) - 1}, {found}")
+    return labels.astype(np.int64)
+
+
+def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read one CIFAR-10 batch file into (uint8 (N, 3072), int64 (N,))."""
+    batch = _unpickle(path)
+    try:
         data, labels = _get(batch, "data"), _get(batch, "labels")
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as err:
-        raise DataError(f"{path} is not a readable CIFAR-10 pickle ({err or 'truncated'})") from None
-    except (KeyError, TypeError):
-        raise DataError(f"{path} lacks the 'data' and 'labels' entries of a CIFAR-10 batch") from None
+    except DataError as err:
+        raise DataError(f"{path} {err}") from None
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
         kind = getattr(data, "dtype", type(data).__name__)
         raise DataError(f"{path}: 'data' must be a uint8 array, got {kind}")
     if data.ndim != 2 or data.shape[1] != PIXELS:
         raise DataError(f"{path}: 'data' must have shape (N, {PIXELS}), got {data.shape}")
-    labels = np.asarray(labels)
-    if labels.shape != (data.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(f"{path}: 'labels' must be {data.shape[0]} integers, got {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= len(CLASSES)):
-        raise DataError(f"{path}: labels must lie in 0..{len(CLASSES) - 1}")
-    return data, labels.astype(np.int64)
+    return data, _labels(path, labels, data.shape[0])
 
 
 def _cache_path(batches_dir: Path, cache_dir: Path) -> Path:
@@ -92,6 +120,39 @@ def _read_all(batches_dir: Path) -> RawCIFAR10:
     )
 
 
+def _read_cache(cache: Path) -> RawCIFAR10 | None:
+    """The cached arrays, or None when the file is missing or damaged (the caller rebuilds it)."""
+    if not cache.is_file():
+        return None
+    try:
+        with np.load(cache) as arrays:
+            raw = RawCIFAR10(**{k: arrays[k] for k in arrays.files})
+    except Exception:  # any damage (zip, CRC, npy header, keys) only means a rebuild
+        return None
+    return raw if _well_formed(raw) else None
+
+
+def _well_formed(raw: RawCIFAR10) -> bool:
+    """uint8 (N, 3072) images with one label each, as `read_batch` returns them."""
+    pairs = ((raw.train_x, raw.train_y), (raw.test_x, raw.test_y))
+    return all(
+        x.dtype == np.uint8 and x.ndim == 2 and x.shape[1] == PIXELS and y.shape == x.shape[:1]
+        for x, y in pairs
+    )
+
+
+def _write_cache(cache: Path, raw: RawCIFAR10) -> None:
+    """Write the arrays atomically, so that a crash never leaves a half-written cache behind."""
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, **vars(raw))
+        tmp.replace(cache)
+    except OSError:  # an unwritable cache only costs speed
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
 def load_raw_cifar10(batches_dir: Path, cache_dir: Path | None = None) -> RawCIFAR10:
     """Read all six batches; reuse or write an uncompressed array cache when `cache_dir` is set."""
     batches_dir = Path(batches_dir)
@@ -101,18 +162,8 @@ def load_raw_cifar10(batches_dir: Path, cache_dir: Path | None = None) -> RawCIF
     if cache_dir is None:
         return _read_all(batches_dir)
     cache = _cache_path(batches_dir, Path(cache_dir))
-    if cache.is_file():
-        try:
-            with np.load(cache) as arrays:
-                return RawCIFAR10(**{k: arrays[k] for k in arrays.files})
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # A damaged cache is rebuilt below.
-    raw = _read_all(batches_dir)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **vars(raw))
-        tmp.replace(cache)
-    except OSError:
-        pass  # An unwritable cache only costs speed.
+    raw = _read_cache(cache)
+    if raw is None:
+        raw = _read_all(batches_dir)
+        _write_cache(cache, raw)
     return raw

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import shutil
 import tarfile
 import tempfile
@@ -19,9 +20,16 @@ OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
 CHUNK_BYTES = 1 << 20
 
 
+def _why(err: Exception) -> str:
+    """A short reason for a failed download."""
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code} {err.reason}"
+    return str(getattr(err, "reason", None) or err)  # URLError wraps the socket error
+
+
 def _fetch(url: str, dest: Path, timeout_s: float) -> str:
     """Stream `url` into `dest`; return the md5 hex digest of what was written."""
-    digest = hashlib.md5()
+    digest, received, total = hashlib.md5(), 0, None
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response, dest.open("wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
@@ -29,9 +37,14 @@ def _fetch(url: str, dest: Path, timeout_s: float) -> str:
                 while chunk := response.read(CHUNK_BYTES):
                     out.write(chunk)
                     digest.update(chunk)
+                    received += len(chunk)
                     bar.update(len(chunk))
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        raise DataError(f"could not download {url}: {getattr(err, 'reason', err)}") from None
+    # URLError is an OSError; HTTPException covers a broken response (IncompleteRead...).
+    except (OSError, ValueError, http.client.HTTPException) as err:
+        raise DataError(f"could not download {url}: {_why(err)}") from None
+    # read(n) returns b"" when the server hangs up early, without an error of its own.
+    if total is not None and received != total:
+        raise DataError(f"could not download {url}: got {received} of {total} bytes")
     return digest.hexdigest()
 
 
@@ -44,7 +57,8 @@ def _safe_extract(archive: Path, target: Path) -> None:
             for member in members:
                 dest = (target / member.name).resolve()
                 if not dest.is_relative_to(target) or member.issym() or member.islnk():
-                    raise DataError(f"refusing unsafe archive member {member.name!r} in {archive.name}")
+                    name = member.name
+                    raise DataError(f"refusing unsafe archive member {name!r} in {archive.name}")
                 if not (member.isfile() or member.isdir()):
                     raise DataError(f"refusing special archive member {member.name!r}")
             # The "data" filter is a second line of defence where this Python has it.

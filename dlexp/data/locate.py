@@ -45,8 +45,9 @@ def find_batches_dir(
     try:
         download_and_extract(url, target_parent, md5=md5)
     except DataError as err:
-        raise DataError(f"CIFAR-10 not found in {looked} and download failed: {err}; {how}") from None
+        raise DataError(f"CIFAR-10 not found in {looked}, download failed: {err}; {how}") from None
     batches = target_parent / BATCHES_DIRNAME
     if not (batches / MARKER_FILE).is_file():
-        raise DataError(f"downloaded archive from {url} did not contain {BATCHES_DIRNAME}/{MARKER_FILE}")
+        missing = f"{BATCHES_DIRNAME}/{MARKER_FILE}"
+        raise DataError(f"the archive downloaded from {url} did not contain {missing}")
     return batches

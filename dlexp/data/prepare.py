@@ -14,6 +14,7 @@ from dlexp.errors import ConfigError
 
 PREPROCESSING = ("mean_image", "standardize")
 IMAGE_SHAPE = (3, 32, 32)
+STATS_BLOCK_ROWS = 256  # images per histogram block
 
 
 @dataclass
@@ -54,15 +55,19 @@ def _mean_image(train_u8: np.ndarray) -> np.ndarray:
 
 
 def _channel_stats(train_u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact per-channel mean and std on the 0-255 scale, via 256-bin histograms (no big temps)."""
-    planes = train_u8.reshape(len(train_u8), 3, -1)
+    """Exact per-channel mean and std on the 0-255 scale, via 256-bin histograms."""
+    planes = train_u8.reshape(len(train_u8), 3, -1)  # (N, C, H*W)
+    counts = np.zeros((3, 256), dtype=np.int64)
+    # Small row blocks keep bincount's int64 copy of its input in cache (~4x faster).
+    for start in range(0, len(planes), STATS_BLOCK_ROWS):
+        block = planes[start : start + STATS_BLOCK_ROWS]
+        for c in range(3):  # three channels, not a loop over samples
+            counts[c] += np.bincount(block[:, c].ravel(), minlength=256)
     levels = np.arange(256, dtype=np.float64)
-    mean, std = np.empty(3), np.empty(3)
-    for c in range(3):  # three channels, not a loop over samples
-        counts = np.bincount(planes[:, c].ravel(), minlength=256).astype(np.float64)
-        mean[c] = counts @ levels / counts.sum()
-        std[c] = np.sqrt(counts @ (levels - mean[c]) ** 2 / counts.sum())
-    return mean, std
+    n = counts.sum(axis=1)
+    mean = counts @ levels / n
+    var = (counts * (levels - mean[:, None]) ** 2).sum(axis=1) / n
+    return mean, np.sqrt(var)
 
 
 def _apply(u8: np.ndarray, shift: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
@@ -109,7 +114,7 @@ def load_cifar10(
     md5: str | None = OFFICIAL_MD5,
     cache_dir: str | Path | None = "default",
 ) -> CIFAR10Data:
-    """Locate (or download), read and prepare CIFAR-10. `cache_dir=None` disables the array cache."""
+    """Locate (or download), read and prepare CIFAR-10; `cache_dir=None` skips the array cache."""
     batches_dir = find_batches_dir(root, download=download, url=url, md5=md5)
     cache = default_cache_dir() if cache_dir == "default" else cache_dir
     raw = load_raw_cifar10(batches_dir, cache_dir=cache)

@@ -1,0 +1,378 @@
+"""dlexp.data on tiny CIFAR-format folders: reading, locating, splits, preprocessing, batches."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import itertools
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dlexp.data.cifar10 as cifar10_module
+from dlexp.data import (
+    BatchSampler,
+    default_data_root,
+    find_batches_dir,
+    load_cifar10,
+    load_raw_cifar10,
+    one_hot,
+    prepare,
+)
+from dlexp.data.cifar10 import default_cache_dir
+from dlexp.data.prepare import PREPROCESSING
+from dlexp.errors import ConfigError, DataError
+from tests.conftest import TINY_PER_BATCH, TINY_TEST, write_batch, write_tiny_cifar10
+
+BATCHES = "cifar-10-batches-py"
+N_TRAIN = 5 * TINY_PER_BATCH
+LABELS = np.arange(TINY_PER_BATCH) % 10
+
+
+@pytest.fixture(scope="module")
+def raw(tiny_cifar):
+    return load_raw_cifar10(tiny_cifar / BATCHES)
+
+
+def assert_raw_equal(a, b) -> None:
+    for name in ("train_x", "train_y", "test_x", "test_y"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def assert_one_clean_line(err: BaseException) -> None:
+    """One line, and no chained pickle/numpy traceback behind it."""
+    assert "\n" not in str(err)
+    assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def test_reads_the_batches_in_order(tiny_cifar, raw):
+    assert raw.train_x.shape == (N_TRAIN, 3072) and raw.train_x.dtype == np.uint8
+    assert raw.test_x.shape == (TINY_TEST, 3072) and raw.test_y.dtype == np.int64
+    with (tiny_cifar / BATCHES / "data_batch_2").open("rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    second = slice(TINY_PER_BATCH, 2 * TINY_PER_BATCH)
+    np.testing.assert_array_equal(raw.train_x[second], batch[b"data"])
+    np.testing.assert_array_equal(raw.train_y[second], batch[b"labels"])
+
+
+def test_both_pickle_flavours_load_identically(tmp_path):
+    bytes_keys = write_tiny_cifar10(tmp_path / "bytes", seed=3)
+    str_keys = write_tiny_cifar10(tmp_path / "str", seed=3, str_keys=True)
+    with (str_keys / "data_batch_1").open("rb") as f:
+        assert "data" in pickle.load(f)  # really the other flavour
+    assert_raw_equal(load_raw_cifar10(bytes_keys), load_raw_cifar10(str_keys))
+
+
+# --- where the data is -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sub", ["", BATCHES], ids=["parent", "batches-folder"])
+def test_root_may_be_the_parent_or_the_batches_folder(tiny_cifar, sub):
+    found = find_batches_dir(tiny_cifar / sub if sub else tiny_cifar)
+    assert found.resolve() == (tiny_cifar / BATCHES).resolve()
+
+
+def test_both_roots_load_the_same_data(tiny_cifar):
+    a = load_cifar10(tiny_cifar, validation_size=20, cache_dir=None)
+    b = load_cifar10(tiny_cifar / BATCHES, validation_size=20, cache_dir=None)
+    np.testing.assert_array_equal(a.train.images, b.train.images)
+
+
+def test_dlexp_data_is_the_default_root(tiny_cifar, monkeypatch):
+    monkeypatch.setenv("DLEXP_DATA", str(tiny_cifar))
+    assert default_data_root() == tiny_cifar
+    assert len(load_cifar10(validation_size=10, cache_dir=None).train) == N_TRAIN - 10
+
+
+@pytest.mark.parametrize("env", [None, ""], ids=["unset", "empty"])
+def test_dot_data_is_the_fallback_root(tmp_path, monkeypatch, env):
+    if env is None:
+        monkeypatch.delenv("DLEXP_DATA", raising=False)
+    else:
+        monkeypatch.setenv("DLEXP_DATA", env)
+    write_tiny_cifar10(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    assert default_data_root() == Path("data")
+    assert find_batches_dir() == tmp_path / "data" / BATCHES
+
+
+def test_missing_data_without_download_says_where_and_how(tmp_path):
+    root = tmp_path / "nowhere"
+    with pytest.raises(DataError) as info:
+        load_cifar10(root)
+    msg = str(info.value)
+    assert f"{root} and {root / BATCHES}" in msg
+    assert "fetch.sh" in msg and "DLEXP_DATA" in msg and "data.download=true" in msg
+    assert_one_clean_line(info.value)
+
+
+# --- splits and preprocessing ----------------------------------------------------------------
+
+
+def test_validation_is_the_first_training_images(raw):
+    data = prepare(raw, validation_size=40)
+    np.testing.assert_array_equal(data.val.labels, raw.train_y[:40])
+    np.testing.assert_array_equal(data.train.labels, raw.train_y[40:])
+    np.testing.assert_array_equal(data.test.labels, raw.test_y)
+    assert (len(data.train), len(data.val), len(data.test)) == (N_TRAIN - 40, 40, TINY_TEST)
+
+
+def test_zero_validation_keeps_every_training_image(raw):
+    data = prepare(raw, validation_size=0)
+    assert len(data.train) == N_TRAIN and data.val.images.shape == (0, 3, 32, 32)
+
+
+@pytest.mark.parametrize("preprocess", PREPROCESSING)
+def test_test_and_validation_pixels_never_reach_the_statistics(raw, preprocess):
+    altered = dataclasses.replace(raw, train_x=raw.train_x.copy(), test_x=255 - raw.test_x)
+    altered.train_x[:40] = 255 - altered.train_x[:40]
+    base, other = prepare(raw, 40, preprocess), prepare(altered, 40, preprocess)
+    assert base.stats.keys() == other.stats.keys()
+    for key in base.stats:
+        np.testing.assert_array_equal(base.stats[key], other.stats[key], err_msg=key)
+    np.testing.assert_array_equal(base.train.images, other.train.images)
+
+
+def test_mean_image_is_the_course_preprocessing(raw):
+    v = 30
+    data = prepare(raw, v, "mean_image")
+    mean = raw.train_x[v:].astype(np.float64).sum(axis=0) / (N_TRAIN - v)  # (3072,), 0-255
+    by_hand = raw.train_x.astype(np.float32) - mean.astype(np.float32)
+    test_by_hand = raw.test_x.astype(np.float32) - mean.astype(np.float32)
+    expected = ((data.train, by_hand[v:]), (data.val, by_hand[:v]), (data.test, test_by_hand))
+    for split, rows in expected:
+        assert split.images.dtype == np.float32 and split.images.shape == (len(rows), 3, 32, 32)
+        np.testing.assert_array_equal(split.images.reshape(len(rows), -1), rows)
+    # NCHW: the flat rows hold R, G, B planes of 32x32, so (c, h, w) is entry c*1024 + h*32 + w.
+    assert data.train.images[7, 2, 5, 11] == by_hand[v + 7, 2 * 1024 + 5 * 32 + 11]
+    np.testing.assert_allclose(data.stats["mean_image"].ravel(), mean, rtol=0, atol=1e-4)
+    train64 = data.train.images.astype(np.float64)
+    assert np.abs(train64.mean(axis=0)).max() < 1e-4
+    assert np.abs(train64).max() > 50  # still the 0-255 scale, not 0-1
+
+
+def test_standardize_gives_unit_channels_on_the_train_part(raw):
+    v = 30
+    data = prepare(raw, v, "standardize")
+    planes = raw.train_x[v:].astype(np.float64).reshape(-1, 3, 1024)
+    mean, std = planes.mean(axis=(0, 2)), planes.std(axis=(0, 2))
+    np.testing.assert_allclose(data.stats["channel_mean"], mean / 255, rtol=1e-12)
+    np.testing.assert_allclose(data.stats["channel_std"], std / 255, rtol=1e-12)
+    train64 = data.train.images.astype(np.float64)
+    np.testing.assert_allclose(train64.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(train64.std(axis=(0, 2, 3)), 1, atol=1e-5)
+    for split, x in ((data.val, raw.train_x[:v]), (data.test, raw.test_x)):
+        expected = (x.reshape(-1, 3, 1024) - mean[:, None]) / std[:, None]
+        assert split.images.dtype == np.float32
+        np.testing.assert_allclose(split.images.reshape(-1, 3, 1024), expected, atol=1e-5)
+
+
+BAD_ARGS = [
+    ({"validation_size": -1}, "validation_size"),
+    ({"validation_size": N_TRAIN}, "validation_size"),
+    ({"validation_size": 10, "preprocess": "zca"}, "preprocess"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), BAD_ARGS)
+def test_bad_split_or_preprocessing_is_a_config_error(raw, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        prepare(raw, **kwargs)
+
+
+def test_one_hot():
+    labels = np.array([3, 0, 9, 3])
+    encoded = one_hot(labels)
+    assert encoded.shape == (4, 10) and encoded.dtype == np.float32
+    np.testing.assert_array_equal(encoded.argmax(axis=1), labels)
+    np.testing.assert_array_equal(encoded.sum(axis=1), 1)
+    assert one_hot(labels, 12, np.float64).shape == (4, 12)
+
+
+def test_split_one_hot_matches_its_labels(raw):
+    train = prepare(raw, 10).train
+    assert train.one_hot.dtype == np.float32
+    np.testing.assert_array_equal(train.one_hot.argmax(axis=1), train.labels)
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+def draw(sampler: BatchSampler, n: int) -> list[np.ndarray]:
+    return [sampler.next_batch().indices.copy() for _ in range(n)]
+
+
+def test_batch_order_comes_from_the_generator():
+    first = np.concatenate(draw(BatchSampler(50, 10, np.random.default_rng(5)), 5))
+    np.testing.assert_array_equal(first, np.random.default_rng(5).permutation(50))
+    same = draw(BatchSampler(50, 10, np.random.default_rng(5)), 12)
+    other = draw(BatchSampler(50, 10, np.random.default_rng(6)), 12)
+    np.testing.assert_array_equal(np.concatenate(same[:5]), first)
+    assert not np.array_equal(np.concatenate(same), np.concatenate(other))
+
+
+def test_every_index_once_per_epoch_and_a_new_order_each_epoch():
+    sampler = BatchSampler(40, 8, np.random.default_rng(0))
+    epochs = [np.concatenate(draw(sampler, 5)) for _ in range(4)]
+    for order in epochs:
+        np.testing.assert_array_equal(np.sort(order), np.arange(40))
+    for a, b in itertools.combinations(epochs, 2):
+        assert not np.array_equal(a, b)
+
+
+def test_an_incomplete_tail_is_dropped():
+    sampler = BatchSampler(10, 4, np.random.default_rng(0))
+    epoch = np.concatenate(draw(sampler, 2))
+    assert len(np.unique(epoch)) == 8 and sampler.epochs_completed == 0
+    sampler.next_batch()  # the 2 left over would make a short batch: a new epoch starts instead
+    assert sampler.epochs_completed == 1
+
+
+def test_epochs_completed_counts_once_the_next_epoch_starts():
+    sampler = BatchSampler(12, 4, np.random.default_rng(0))
+    counts = [(sampler.next_batch(), sampler.epochs_completed)[1] for _ in range(10)]
+    assert counts == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]
+
+
+def test_batches_are_slices_of_the_epoch_permutation():
+    sampler = BatchSampler(30, 7, np.random.default_rng(1))
+    batches = list(itertools.islice(sampler, 6))
+    assert all(b.stop - b.start == 7 for b in batches)
+    assert np.shares_memory(batches[0].indices, batches[0].permutation)
+    np.testing.assert_array_equal(batches[1].indices, batches[1].permutation[7:14])
+
+
+@pytest.mark.parametrize("batch_size", [0, -3, 11])
+def test_batch_size_must_fit_the_data(batch_size):
+    with pytest.raises(ConfigError, match="batch_size"):
+        BatchSampler(10, batch_size, np.random.default_rng(0))
+
+
+def test_one_batch_may_hold_everything():
+    sampler = BatchSampler(10, 10, np.random.default_rng(0))
+    np.testing.assert_array_equal(np.sort(sampler.next_batch().indices), np.arange(10))
+
+
+# --- bad files -------------------------------------------------------------------------------
+
+
+def _dump(obj):
+    """A writer of any pickled object."""
+    return lambda path: path.write_bytes(pickle.dumps(obj, protocol=2))
+
+
+def _batch(data=None, labels=LABELS):
+    """A writer of a real-format batch holding `data` (default: zeros) and `labels`."""
+    data = np.zeros((TINY_PER_BATCH, 3072), np.uint8) if data is None else data
+    return lambda path: write_batch(path, data, labels)
+
+
+def _cut(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+UNREADABLE = "not a readable"
+BAD_FILES = {  # name: (damage, what the message says)
+    "missing": (lambda p: p.unlink(), "missing"),
+    "a folder": (lambda p: (p.unlink(), p.mkdir()), "missing"),
+    "empty": (lambda p: p.write_bytes(b""), UNREADABLE),
+    "truncated": (_cut, "truncated"),
+    "text": (lambda p: p.write_text("CIFAR-10 readme, not a pickle\n"), UNREADABLE),
+    "random bytes": (lambda p: p.write_bytes(np.random.default_rng(0).bytes(4096)), UNREADABLE),
+    "gzipped": (lambda p: p.write_bytes(gzip.compress(p.read_bytes())), UNREADABLE),
+    "not a dict": (_dump([1, 2, 3]), "holds a list"),
+    "no data": (_dump({b"labels": list(LABELS)}), "'data'"),
+    "wrong shape": (_batch(np.zeros((60, 3000), np.uint8)), "shape"),
+    "HWC images": (_batch(np.zeros((60, 32, 32, 3), np.uint8)), "shape"),
+    "float data": (_batch(np.zeros((60, 3072))), "uint8.*float64"),
+    "list data": (_batch([[0] * 3072] * 60), "uint8"),
+    "label 10": (_batch(labels=[10, *LABELS[1:]]), "0..9"),
+    "label -1": (_batch(labels=[-1, *LABELS[1:]]), "0..9"),
+    "59 labels": (_batch(labels=LABELS[:59]), "60 integers"),
+    "float labels": (_dump({b"data": np.zeros((60, 3072), np.uint8), b"labels": [0.5] * 60}), "60"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES, ids=list(BAD_FILES))
+@pytest.mark.parametrize("name", ["data_batch_3", "test_batch"])
+def test_every_bad_file_is_a_data_error_naming_it(tmp_path, case, name):
+    folder = write_tiny_cifar10(tmp_path)
+    damage, match = BAD_FILES[case]
+    damage(folder / name)
+    with pytest.raises(DataError, match=match) as info:
+        load_cifar10(tmp_path, cache_dir=tmp_path / "cache")
+    assert str(folder / name) in str(info.value)
+    assert_one_clean_line(info.value)
+
+
+# --- the array cache -------------------------------------------------------------------------
+
+
+def _forbid_pickles(monkeypatch) -> None:
+    def fail(_):
+        raise AssertionError("the pickles were read although a valid cache exists")
+
+    monkeypatch.setattr(cifar10_module, "_read_all", fail)
+
+
+def test_the_cache_is_written_once_then_reused(tmp_path, monkeypatch):
+    folder, cache = write_tiny_cifar10(tmp_path / "d"), tmp_path / "cache"
+    first = load_raw_cifar10(folder, cache)
+    assert [p.suffix for p in cache.iterdir()] == [".npz"]
+    _forbid_pickles(monkeypatch)
+    assert_raw_equal(first, load_raw_cifar10(folder, cache))
+
+
+def test_changed_source_files_invalidate_the_cache(tmp_path):
+    folder, cache = write_tiny_cifar10(tmp_path / "d"), tmp_path / "cache"
+    load_raw_cifar10(folder, cache)
+    write_batch(folder / "data_batch_2", np.full((TINY_PER_BATCH, 3072), 7, np.uint8), LABELS)
+    raw = load_raw_cifar10(folder, cache)
+    assert (raw.train_x[TINY_PER_BATCH : 2 * TINY_PER_BATCH] == 7).all()
+
+
+def _savez_junk(path: Path) -> None:
+    np.savez(path, train_x=np.zeros(3))
+
+
+DAMAGE = {
+    "garbage": lambda p: p.write_bytes(b"not an npz file"),
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+    "empty": lambda p: p.write_bytes(b""),
+    "wrong arrays": _savez_junk,
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
+def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch, damage):
+    folder, cache = write_tiny_cifar10(tmp_path / "d"), tmp_path / "cache"
+    first = load_raw_cifar10(folder, cache)
+    (cache_file,) = cache.glob("*.npz")
+    DAMAGE[damage](cache_file)
+    assert_raw_equal(first, load_raw_cifar10(folder, cache))
+    assert list(cache.glob("*.npz")) == [cache_file]  # rewritten in place, no temp files left
+    _forbid_pickles(monkeypatch)
+    assert_raw_equal(first, load_raw_cifar10(folder, cache))
+
+
+def test_an_unwritable_cache_only_costs_speed(tiny_cifar, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    raw = load_raw_cifar10(tiny_cifar / BATCHES, blocker / "cache")
+    assert_raw_equal(raw, load_raw_cifar10(tiny_cifar / BATCHES))
+
+
+def test_cache_location_follows_the_environment(tiny_cifar, tmp_path, monkeypatch):
+    monkeypatch.setenv("DLEXP_CACHE", str(tmp_path / "env"))
+    load_cifar10(tiny_cifar, validation_size=10)
+    assert len(list((tmp_path / "env").glob("*.npz"))) == 1
+    load_cifar10(tiny_cifar, validation_size=10, cache_dir=None)  # None writes nothing
+    assert len(list((tmp_path / "env").glob("*.npz"))) == 1
+    monkeypatch.delenv("DLEXP_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "dlexp"
