@@ -170,7 +170,7 @@ def test_an_archive_without_the_batches_folder_is_a_data_error(server, tmp_path)
     with tarfile.open(path, "w:gz") as tar:
         tar.addfile(member("readme.txt"), io.BytesIO(b"owned"))
     url = f"{server[1]}/other.tar.gz"
-    with pytest.raises(DataError, match=f"did not contain {BATCHES}/data_batch_1"):
+    with pytest.raises(DataError, match=f"has no {BATCHES}/ folder"):
         find_batches_dir(tmp_path / "data", download=True, url=url, md5=md5_of(path))
 
 
@@ -206,3 +206,16 @@ def test_an_unsafe_archive_stops_the_loader_with_a_data_error(server, source, tm
     with pytest.raises(DataError, match="download failed: refusing unsafe archive member"):
         load_cifar10(tmp_path / "data", download=True, url=url, md5=md5)
     assert list(tmp_path.rglob("evil.txt")) == []
+
+
+def test_only_the_batches_folder_is_moved_into_the_target(server, tmp_path):
+    path = server[0] / "extra.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        tar.addfile(member(f"{BATCHES}/data_batch_1"), io.BytesIO(b"owned"))
+        tar.addfile(member("keepme/readme.txt"), io.BytesIO(b"owned"))
+    target = tmp_path / "data"
+    (target / "keepme").mkdir(parents=True)
+    (target / "keepme" / "mine.txt").write_text("the user's")
+    download_and_extract(f"{server[1]}/extra.tar.gz", target, md5=md5_of(path))
+    assert (target / BATCHES / "data_batch_1").read_bytes() == b"owned"
+    assert sorted(p.name for p in (target / "keepme").iterdir()) == ["mine.txt"]

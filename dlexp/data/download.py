@@ -69,9 +69,14 @@ def _safe_extract(archive: Path, target: Path) -> None:
 
 
 def download_and_extract(
-    url: str, target: Path, md5: str | None = OFFICIAL_MD5, timeout_s: float = 60.0
+    url: str,
+    target: Path,
+    md5: str | None = OFFICIAL_MD5,
+    timeout_s: float = 60.0,
+    keep: str = "cifar-10-batches-py",
 ) -> None:
-    """Download the archive at `url` and extract it into `target`, verifying `md5` when given."""
+    """Download the archive at `url`, verify `md5` when given, and move its `keep` folder into
+    `target`; nothing else from the archive can replace what is already there."""
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target, prefix=".download-") as tmp:
@@ -82,8 +87,9 @@ def download_and_extract(
         staging = Path(tmp) / "extract"
         staging.mkdir()
         _safe_extract(archive, staging)
-        for item in staging.iterdir():
-            dest = target / item.name
-            if dest.exists():
-                shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
-            shutil.move(str(item), dest)
+        extracted, dest = staging / keep, target / keep
+        if not extracted.is_dir():
+            raise DataError(f"the archive from {url} has no {keep}/ folder")
+        if dest.exists():
+            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+        shutil.move(str(extracted), dest)
