@@ -6,24 +6,7 @@ import numpy as np
 
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
-from dlexp.numpy_nn import SGD, Adam, softmax_cross_entropy
-
-OPTIMIZERS = ("sgd", "adam")
-
-
-def make_numpy_optimizer(
-    name: str,
-    parameters,
-    lr: float,
-    momentum: float = 0.0,
-    weight_decay: float = 0.0,
-    betas=(0.9, 0.999),
-    eps: float = 1e-8,
-):
-    """A dlexp.numpy_nn optimizer from the optim group's keys."""
-    if name == "sgd":
-        return SGD(parameters, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    return Adam(parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+from dlexp.numpy_nn import softmax_cross_entropy
 
 
 def flatten(images: np.ndarray) -> np.ndarray:

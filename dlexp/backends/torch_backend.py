@@ -13,9 +13,6 @@ from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
 from dlexp.errors import ConfigError
 
-OPTIMIZERS = ("sgd", "adam")
-PRECISIONS = ("fp32", "bf16")
-
 
 def resolve_device(name: str) -> torch.device:
     """`auto` picks CUDA, then MPS, then CPU; an absent device is a clear error."""
@@ -40,23 +37,6 @@ def seed_torch(seed: int, deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it
         torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = not deterministic
-
-
-def make_torch_optimizer(
-    name: str,
-    parameters,
-    lr: float,
-    momentum: float = 0.0,
-    weight_decay: float = 0.0,
-    betas=(0.9, 0.999),
-    eps: float = 1e-8,
-):
-    """A torch.optim optimizer from the optim group's keys."""
-    if name == "sgd":
-        return torch.optim.SGD(parameters, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    return torch.optim.Adam(
-        parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay
-    )
 
 
 class TorchBackend:
