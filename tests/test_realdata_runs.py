@@ -15,9 +15,12 @@ from tests.conftest import compose_train
 
 pytestmark = pytest.mark.realdata
 
-# Per-step train loss may differ between the three batch norms by float32 rounding only; over
-# 30 Adam steps that drift stays far below this (measured in docs/results.md).
-NORM_LOSS_ATOL = 0.02
+# The three batch norms differ only in float32 rounding (reduction order), which Adam then
+# amplifies step by step. Over 300 real steps the 10-step mean losses stayed within 0.041 of
+# torch_bn, within 0.015 over the first 30 (docs/results.md); a real bug (a wrong gradient, a
+# missing 1/m) moves the loss by far more.
+NORM_LOSS_ATOL = 0.05  # per step, batch 32
+NORM_MEAN_LOSS_ATOL = 0.02  # mean over the 30 steps
 
 
 def test_default_numpy_run_reaches_the_ci_gate(real_cifar, tmp_path):
@@ -53,3 +56,4 @@ def test_three_batch_norms_train_the_convnet_alike(real_cifar):
     for norm in ("custom_bn", "autograd_bn"):
         losses = thirty_step_losses(real_cifar, norm, data)
         np.testing.assert_allclose(losses, reference, atol=NORM_LOSS_ATOL, err_msg=norm)
+        assert abs(losses.mean() - reference.mean()) < NORM_MEAN_LOSS_ATOL, norm
