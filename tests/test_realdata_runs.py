@@ -15,12 +15,14 @@ from tests.conftest import compose_train
 
 pytestmark = pytest.mark.realdata
 
-# The three batch norms differ only in float32 rounding (reduction order), which Adam then
-# amplifies step by step. Over 300 real steps the 10-step mean losses stayed within 0.041 of
-# torch_bn, within 0.015 over the first 30 (docs/results.md); a real bug (a wrong gradient, a
-# missing 1/m) moves the loss by far more.
-NORM_LOSS_ATOL = 0.05  # per step, batch 32
-NORM_MEAN_LOSS_ATOL = 0.02  # mean over the 30 steps
+# The three batch norms differ only in float32 rounding (reduction order). The first steps
+# therefore agree almost exactly (measured: 1e-6, 7e-6, 3e-4), and a wrong backward would
+# already move step 2 by far more. After that, Adam amplifies the rounding step by step: single
+# batch-32 losses drifted by up to 0.056 within 30 steps, and the 10-step means by up to 0.041
+# over 300 steps (docs/results.md).
+FIRST_STEPS_ATOL = 2e-3  # steps 1-3
+NORM_LOSS_ATOL = 0.1  # any single step of the 30
+NORM_MEAN_LOSS_ATOL = 0.03  # mean over the 30 steps
 
 
 def test_default_numpy_run_reaches_the_ci_gate(real_cifar, tmp_path):
@@ -55,5 +57,11 @@ def test_three_batch_norms_train_the_convnet_alike(real_cifar):
     assert reference[-10:].mean() < reference[:3].mean()  # it learns
     for norm in ("custom_bn", "autograd_bn"):
         losses = thirty_step_losses(real_cifar, norm, data)
+        np.testing.assert_allclose(losses[:3], reference[:3], atol=FIRST_STEPS_ATOL, err_msg=norm)
         np.testing.assert_allclose(losses, reference, atol=NORM_LOSS_ATOL, err_msg=norm)
-        assert abs(losses.mean() - reference.mean()) < NORM_MEAN_LOSS_ATOL, norm
+        mean_gap = abs(losses.mean() - reference.mean())
+        print(
+            f"{norm}: 30-step mean gap {mean_gap:.4f}, max step gap "
+            f"{np.abs(losses - reference).max():.4f}"
+        )
+        assert mean_gap < NORM_MEAN_LOSS_ATOL, norm
