@@ -124,17 +124,19 @@ def whole_runs(root: str, model: str, bare_script: str, repeats: int) -> None:
 def convnet_steps(root: str, repeats: int, steps: int) -> None:
     import numpy as np
     import torch
+    from hydra import compose, initialize_config_module
     from torch import nn
 
     from dlexp.backends import build_backend
     from dlexp.config_checks import check_config
     from dlexp.data import BatchSampler, load_cifar10
-    from tests.conftest import compose_train
 
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_convnet_step import bare_table1
 
-    cfg = compose_train([f"data.root={root}", "model=convnet", "device=cpu", "output_dir=/x"])
+    with initialize_config_module("dlexp.conf", version_base="1.3"):
+        overrides = [f"data.root={root}", "model=convnet", "device=cpu", "output_dir=/x"]
+        cfg = compose("train", overrides=overrides)
     data = load_cifar10(root)
     backend = build_backend(cfg, check_config(cfg), data, np.random.default_rng(0))
     bare = bare_table1()  # torch.nn only, the library issue's reference
