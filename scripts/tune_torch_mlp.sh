@@ -5,7 +5,7 @@
 # docs/results.md records.
 set -euo pipefail
 run() { dlexp-train model=torch_mlp task_name=tune_torch_mlp progress=false "$@"; }
-long=(max_steps=4000 eval_freq=500)
+long=(max_steps=3000 eval_freq=500)
 adam=(optim=adam optim.lr=1e-4)
 wide=('model.n_hidden=[512,256]')
 
