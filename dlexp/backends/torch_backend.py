@@ -51,7 +51,7 @@ class TorchBackend:
         eval_batch_size: int,
         precision: str = "fp32",
     ):
-        self.model, self.optimizer, self.device = model.to(device), optimizer, device
+        self.model, self.optimizer, self.device = model.to(device).train(), optimizer, device
         self.eval_batch_size = eval_batch_size
         self.splits = {
             name: (
@@ -82,7 +82,6 @@ class TorchBackend:
         images, labels = self.splits["train"]
         indices = self._indices(batch)
         x, y = images[indices], labels[indices]
-        self.model.train()
         with self._autocast:
             logits = self.model(x)
             loss = functional.cross_entropy(logits.float(), y)
