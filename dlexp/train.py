@@ -78,14 +78,18 @@ def _write_metrics(out: Path, cfg: DictConfig, result: FitResult, timing: dict) 
     return record
 
 
+def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators for model init and batch order, both derived from `seed`."""
+    model_seq, sampler_seq = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(model_seq), np.random.default_rng(sampler_seq)
+
+
 def train(cfg: DictConfig) -> float:
     """Seed, build data/model/optimizer/logger, run the loop; return the optimised metric."""
     entry = check_config(cfg)
     out = _output_dir(cfg)
     random.seed(cfg.seed)
-    model_rng, sampler_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2)
-    )
+    model_rng, sampler_rng = seed_generators(cfg.seed)
     data = _load_data(cfg)
     backend = build_backend(cfg, entry, data, model_rng)
     sampler = BatchSampler(len(data.train), cfg.batch_size, sampler_rng)

@@ -10,7 +10,7 @@ import pytest
 from dlexp.backends import build_backend
 from dlexp.config_checks import check_config
 from dlexp.data import BatchSampler, load_cifar10
-from dlexp.train import train
+from dlexp.train import seed_generators, train
 from tests.conftest import compose_train
 
 pytestmark = pytest.mark.realdata
@@ -39,9 +39,7 @@ def thirty_step_losses(real_cifar, norm: str, data) -> np.ndarray:
          "log_freq=1", "output_dir=/unused"]
     )  # fmt: skip
     entry = check_config(cfg)
-    model_rng, sampler_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2)
-    )
+    model_rng, sampler_rng = seed_generators(cfg.seed)  # as train() does
     backend = build_backend(cfg, entry, data, model_rng)  # seeds torch from cfg.seed
     sampler = BatchSampler(len(data.train), cfg.batch_size, sampler_rng)
     losses = []
