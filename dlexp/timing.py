@@ -6,6 +6,7 @@ import os
 import time
 
 _IMPORTED_AT = time.time()
+_previous_run_end: float | None = None
 
 
 def process_start_time() -> float:
@@ -19,3 +20,18 @@ def process_start_time() -> float:
         return time.time() - uptime + start_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return _IMPORTED_AT
+
+
+def startup_origin() -> float:
+    """When this run's start-up began.
+
+    The first run in a process starts with the process. A `-m` sweep runs its jobs one after
+    another in one process, so each later run starts when the previous one ended.
+    """
+    return process_start_time() if _previous_run_end is None else _previous_run_end
+
+
+def mark_run_end() -> None:
+    """Record that a run has finished, so that the next run's start-up is counted from here."""
+    global _previous_run_end
+    _previous_run_end = time.time()

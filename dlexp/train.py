@@ -19,7 +19,7 @@ from dlexp.data import BatchSampler, load_cifar10
 from dlexp.errors import ConfigError, DlexpError
 from dlexp.loop import FitResult, Schedule, fit
 from dlexp.tensorboard_log import TensorBoardLogger
-from dlexp.timing import process_start_time
+from dlexp.timing import mark_run_end, startup_origin
 
 log = logging.getLogger("dlexp")
 
@@ -96,7 +96,7 @@ def train(cfg: DictConfig) -> float:
     schedule = Schedule(cfg.max_steps, cfg.eval_freq, cfg.log_freq)
     logger = TensorBoardLogger(out)
     start = time.time()
-    startup_s = start - process_start_time()
+    startup_s = start - startup_origin()
     try:
         result = fit(
             backend, sampler, schedule, logger, cfg.optimized_metric, progress=cfg.progress
@@ -105,6 +105,7 @@ def train(cfg: DictConfig) -> float:
         logger.hparams(flat_hparams(cfg), sorted(result.final))
     finally:
         logger.close()
+        mark_run_end()
     timing = {
         "wall_s": round(wall, 3),
         "startup_s": round(startup_s, 3),

@@ -47,6 +47,25 @@ def test_twenty_step_run_logs_and_returns_metric(tiny_cfg, tmp_path):
     assert set(metrics["timing"]) == {"wall_s", "startup_s", "eval_s", "steps_per_s"}
 
 
+def test_startup_of_a_later_run_in_the_same_process_starts_after_the_previous_run(
+    tiny_cfg, tmp_path, monkeypatch
+):
+    """A -m sweep runs its jobs in one process; job 2's start-up must not include job 1."""
+    import time
+
+    import dlexp.timing
+
+    monkeypatch.setattr(dlexp.timing, "_previous_run_end", None)
+    monkeypatch.setattr(dlexp.timing, "process_start_time", lambda: time.time() - 1000)
+
+    def startup_s(out):
+        train(tiny_cfg("max_steps=2", f"output_dir={tmp_path / out}"))
+        return json.loads((tmp_path / out / "metrics.json").read_text())["timing"]["startup_s"]
+
+    assert startup_s("first") >= 1000  # counted from the (pretended) process start
+    assert startup_s("second") < 100  # counted from the end of the first run
+
+
 def test_hparams_sit_in_the_runs_own_event_file(tiny_cfg, tmp_path):
     from tensorboard.plugins.hparams import plugin_data_pb2
 
