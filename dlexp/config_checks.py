@@ -15,7 +15,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 OPTIMIZERS = {"numpy": ("sgd", "adam"), "torch": ("sgd", "adam")}
 OPTIMIZABLE_METRICS = ("val/accuracy", "val/loss", "train/accuracy", "train/loss")
-NORMS = ("none", "torch_bn", "autograd_bn", "custom_bn")
+NORMS = ("none", "torch_bn", "autograd_bn", "custom_bn")  # built by dlexp.nn.norm
 
 
 def model_kwargs(cfg: DictConfig) -> dict:
