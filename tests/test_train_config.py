@@ -31,12 +31,40 @@ def test_every_option_composes(group, option):
         assert cfg[group].name == option
 
 
+def test_the_norm_group_and_the_norm_names_agree():
+    from dlexp.config_checks import NORMS
+
+    assert sorted(NORMS) == group_options("norm")
+
+
 def test_defaults_are_the_seed_numpy_experiment():
     cfg = compose_train([])
     assert cfg.model.name == "numpy_mlp" and list(cfg.model.n_hidden) == [100]
     assert (cfg.optim.name, cfg.optim.lr, cfg.optim.momentum) == ("sgd", 2e-3, 0.0)
     assert (cfg.batch_size, cfg.max_steps, cfg.eval_freq) == (200, 1500, 100)
     assert cfg.model.neg_slope == 0.02 and cfg.norm.name == "none"
+
+
+@pytest.mark.parametrize(
+    ("preset", "model", "norm"),
+    [
+        ("seed_numpy_mlp", "numpy_mlp", "none"),
+        ("seed_torch_mlp", "torch_mlp", "none"),
+        ("seed_convnet", "convnet", "torch_bn"),
+        ("seed_custom_bn", "convnet", "custom_bn"),
+    ],
+)
+def test_seed_presets_use_the_courses_protocol(preset, model, norm):
+    """The course trained on all 50 000 images; without a split, only train metrics can select."""
+    cfg = compose_train([f"experiment={preset}"])
+    assert (cfg.model.name, cfg.norm.name, cfg.task_name) == (model, norm, preset)
+    assert cfg.data.validation_size == 0 and cfg.optimized_metric == "train/accuracy"
+    default = compose_train([f"model={model}", f"norm={norm}"])
+    assert (cfg.max_steps, cfg.batch_size, cfg.optim) == (
+        default.max_steps,
+        default.batch_size,
+        default.optim,
+    )
 
 
 def test_convnet_alone_gives_the_seed_convnet_settings():
