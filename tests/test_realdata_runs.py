@@ -32,6 +32,19 @@ def test_default_numpy_run_reaches_the_ci_gate(real_cifar, tmp_path):
     assert final["test/accuracy"] >= 0.44
 
 
+def test_seed_preset_trains_on_all_fifty_thousand_images(real_cifar, tmp_path):
+    """The course's protocol: no validation split, test reported, train accuracy returned."""
+    cfg = compose_train(
+        ["experiment=seed_numpy_mlp", f"data.root={real_cifar}", "progress=false",
+         f"output_dir={tmp_path}"]
+    )  # fmt: skip
+    returned = train(cfg)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert not any(tag.startswith("val/") for tag in metrics["final"])
+    assert returned == metrics["final"]["train/accuracy"]
+    assert metrics["final"]["test/accuracy"] >= 0.44
+
+
 def thirty_step_losses(real_cifar, norm: str, data) -> np.ndarray:
     """Per-step train losses of the ConvNet with `norm`, same seed, same batches."""
     cfg = compose_train(
