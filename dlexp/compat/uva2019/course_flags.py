@@ -12,10 +12,10 @@ DATA_DIR_DEFAULT = "./cifar10/cifar-10-batches-py"  # the course scripts' defaul
 
 @dataclass(frozen=True)
 class CourseScript:
-    """One course script: the dlexp model it runs and the course's flag defaults."""
+    """One course script: the dlexp preset it runs and the course's flag defaults."""
 
     name: str
-    model: str  # the model group: model=<model>
+    preset: str  # experiment=<preset>: the seed's setup on all 50 000 images, as the course ran
     learning_rate: float
     max_steps: int
     batch_size: int
@@ -23,9 +23,9 @@ class CourseScript:
     mlp: bool  # has --dnn_hidden_units and --neg_slope
 
 
-NUMPY_MLP = CourseScript("train_mlp_numpy", "numpy_mlp", 2e-3, 1500, 200, 100, mlp=True)
-TORCH_MLP = CourseScript("train_mlp_pytorch", "torch_mlp", 2e-3, 1500, 200, 100, mlp=True)
-CONVNET = CourseScript("train_convnet_pytorch", "convnet", 1e-4, 5000, 32, 500, mlp=False)
+NUMPY_MLP = CourseScript("train_mlp_numpy", "seed_numpy_mlp", 2e-3, 1500, 200, 100, mlp=True)
+TORCH_MLP = CourseScript("train_mlp_pytorch", "seed_torch_mlp", 2e-3, 1500, 200, 100, mlp=True)
+CONVNET = CourseScript("train_convnet_pytorch", "seed_convnet", 1e-4, 5000, 32, 500, mlp=False)
 
 
 def hidden_units(text: str) -> list[int]:
@@ -40,7 +40,8 @@ def hidden_units(text: str) -> list[int]:
 def build_parser(script: CourseScript) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"python -m dlexp.compat.uva2019.{script.name}",
-        description=f"The course's {script.name}.py, run by dlexp-train model={script.model}.",
+        description=f"The course's {script.name}.py, run by dlexp-train "
+        f"experiment={script.preset}.",
         epilog="Any key=value after the flags is passed to dlexp-train as a Hydra override "
         "(e.g. device=cpu); see docs/course.md.",
     )
@@ -67,7 +68,7 @@ def quote(value: str) -> str:
 
 def flag_overrides(script: CourseScript, flags: argparse.Namespace) -> list[str]:
     """The parsed course flags as dlexp-train overrides."""
-    overrides = [f"model={script.model}"]
+    overrides = [f"experiment={script.preset}"]
     if script.mlp:
         hidden = ",".join(map(str, flags.dnn_hidden_units))
         overrides += [f"model.n_hidden=[{hidden}]", f"model.neg_slope={flags.neg_slope!r}"]

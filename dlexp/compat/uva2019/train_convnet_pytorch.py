@@ -1,4 +1,4 @@
-"""The course's train_convnet_pytorch.py: course flags, run by `dlexp-train model=convnet`."""
+"""The course's script, its flags translated for `dlexp-train experiment=seed_convnet`."""
 
 from dlexp.compat.uva2019.course_flags import CONVNET, run
 

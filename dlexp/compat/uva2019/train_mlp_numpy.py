@@ -1,4 +1,4 @@
-"""The course's train_mlp_numpy.py: course flags, run by `dlexp-train model=numpy_mlp`."""
+"""The course's script, its flags translated for `dlexp-train experiment=seed_numpy_mlp`."""
 
 from dlexp.compat.uva2019.course_flags import NUMPY_MLP, run
 

@@ -1,4 +1,4 @@
-"""The course's train_mlp_pytorch.py: course flags, run by `dlexp-train model=torch_mlp`."""
+"""The course's script, its flags translated for `dlexp-train experiment=seed_torch_mlp`."""
 
 from dlexp.compat.uva2019.course_flags import TORCH_MLP, run
 
