@@ -1,19 +1,15 @@
-"""dlexp.data on tiny CIFAR-format folders: reading, locating, splits, preprocessing, batches."""
+"""dlexp.data on tiny CIFAR-format folders: reading, locating, splits, preprocessing."""
 
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import itertools
 import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import dlexp.data.cifar10 as cifar10_module
 from dlexp.data import (
-    BatchSampler,
     default_data_root,
     find_batches_dir,
     load_cifar10,
@@ -21,14 +17,12 @@ from dlexp.data import (
     one_hot,
     prepare,
 )
-from dlexp.data.cifar10 import default_cache_dir
 from dlexp.data.prepare import PREPROCESSING
 from dlexp.errors import ConfigError, DataError
-from tests.conftest import TINY_PER_BATCH, TINY_TEST, write_batch, write_tiny_cifar10
+from tests.conftest import TINY_PER_BATCH, TINY_TEST, write_tiny_cifar10
 
 BATCHES = "cifar-10-batches-py"
 N_TRAIN = 5 * TINY_PER_BATCH
-LABELS = np.arange(TINY_PER_BATCH) % 10
 
 
 @pytest.fixture(scope="module")
@@ -198,181 +192,3 @@ def test_split_one_hot_matches_its_labels(raw):
     train = prepare(raw, 10).train
     assert train.one_hot.dtype == np.float32
     np.testing.assert_array_equal(train.one_hot.argmax(axis=1), train.labels)
-
-
-# --- batches ---------------------------------------------------------------------------------
-
-
-def draw(sampler: BatchSampler, n: int) -> list[np.ndarray]:
-    return [sampler.next_batch().indices.copy() for _ in range(n)]
-
-
-def test_batch_order_comes_from_the_generator():
-    first = np.concatenate(draw(BatchSampler(50, 10, np.random.default_rng(5)), 5))
-    np.testing.assert_array_equal(first, np.random.default_rng(5).permutation(50))
-    same = draw(BatchSampler(50, 10, np.random.default_rng(5)), 12)
-    other = draw(BatchSampler(50, 10, np.random.default_rng(6)), 12)
-    np.testing.assert_array_equal(np.concatenate(same[:5]), first)
-    assert not np.array_equal(np.concatenate(same), np.concatenate(other))
-
-
-def test_every_index_once_per_epoch_and_a_new_order_each_epoch():
-    sampler = BatchSampler(40, 8, np.random.default_rng(0))
-    epochs = [np.concatenate(draw(sampler, 5)) for _ in range(4)]
-    for order in epochs:
-        np.testing.assert_array_equal(np.sort(order), np.arange(40))
-    for a, b in itertools.combinations(epochs, 2):
-        assert not np.array_equal(a, b)
-
-
-def test_an_incomplete_tail_is_dropped():
-    sampler = BatchSampler(10, 4, np.random.default_rng(0))
-    epoch = np.concatenate(draw(sampler, 2))
-    assert len(np.unique(epoch)) == 8 and sampler.epochs_completed == 0
-    sampler.next_batch()  # the 2 left over would make a short batch: a new epoch starts instead
-    assert sampler.epochs_completed == 1
-
-
-def test_epochs_completed_counts_once_the_next_epoch_starts():
-    sampler = BatchSampler(12, 4, np.random.default_rng(0))
-    counts = [(sampler.next_batch(), sampler.epochs_completed)[1] for _ in range(10)]
-    assert counts == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]
-
-
-def test_batches_are_slices_of_the_epoch_permutation():
-    sampler = BatchSampler(30, 7, np.random.default_rng(1))
-    batches = list(itertools.islice(sampler, 6))
-    assert all(b.stop - b.start == 7 for b in batches)
-    assert np.shares_memory(batches[0].indices, batches[0].permutation)
-    np.testing.assert_array_equal(batches[1].indices, batches[1].permutation[7:14])
-
-
-@pytest.mark.parametrize("batch_size", [0, -3, 11])
-def test_batch_size_must_fit_the_data(batch_size):
-    with pytest.raises(ConfigError, match="batch_size"):
-        BatchSampler(10, batch_size, np.random.default_rng(0))
-
-
-def test_one_batch_may_hold_everything():
-    sampler = BatchSampler(10, 10, np.random.default_rng(0))
-    np.testing.assert_array_equal(np.sort(sampler.next_batch().indices), np.arange(10))
-
-
-# --- bad files -------------------------------------------------------------------------------
-
-
-def _dump(obj):
-    """A writer of any pickled object."""
-    return lambda path: path.write_bytes(pickle.dumps(obj, protocol=2))
-
-
-def _batch(data=None, labels=LABELS):
-    """A writer of a real-format batch holding `data` (default: zeros) and `labels`."""
-    data = np.zeros((TINY_PER_BATCH, 3072), np.uint8) if data is None else data
-    return lambda path: write_batch(path, data, labels)
-
-
-def _cut(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-
-
-UNREADABLE = "not a readable"
-BAD_FILES = {  # name: (damage, what the message says)
-    "missing": (lambda p: p.unlink(), "missing"),
-    "a folder": (lambda p: (p.unlink(), p.mkdir()), "missing"),
-    "empty": (lambda p: p.write_bytes(b""), UNREADABLE),
-    "truncated": (_cut, "truncated"),
-    "text": (lambda p: p.write_text("CIFAR-10 readme, not a pickle\n"), UNREADABLE),
-    "random bytes": (lambda p: p.write_bytes(np.random.default_rng(0).bytes(4096)), UNREADABLE),
-    "gzipped": (lambda p: p.write_bytes(gzip.compress(p.read_bytes())), UNREADABLE),
-    "not a dict": (_dump([1, 2, 3]), "holds a list"),
-    "no data": (_dump({b"labels": list(LABELS)}), "'data'"),
-    "wrong shape": (_batch(np.zeros((60, 3000), np.uint8)), "shape"),
-    "HWC images": (_batch(np.zeros((60, 32, 32, 3), np.uint8)), "shape"),
-    "float data": (_batch(np.zeros((60, 3072))), "uint8.*float64"),
-    "list data": (_batch([[0] * 3072] * 60), "uint8"),
-    "label 10": (_batch(labels=[10, *LABELS[1:]]), "0..9"),
-    "label -1": (_batch(labels=[-1, *LABELS[1:]]), "0..9"),
-    "59 labels": (_batch(labels=LABELS[:59]), "60 integers"),
-    "float labels": (_dump({b"data": np.zeros((60, 3072), np.uint8), b"labels": [0.5] * 60}), "60"),
-}
-
-
-@pytest.mark.parametrize("case", BAD_FILES, ids=list(BAD_FILES))
-@pytest.mark.parametrize("name", ["data_batch_3", "test_batch"])
-def test_every_bad_file_is_a_data_error_naming_it(tmp_path, case, name):
-    folder = write_tiny_cifar10(tmp_path)
-    damage, match = BAD_FILES[case]
-    damage(folder / name)
-    with pytest.raises(DataError, match=match) as info:
-        load_cifar10(tmp_path, cache_dir=tmp_path / "cache")
-    assert str(folder / name) in str(info.value)
-    assert_one_clean_line(info.value)
-
-
-# --- the array cache -------------------------------------------------------------------------
-
-
-def _forbid_pickles(monkeypatch) -> None:
-    def fail(_):
-        raise AssertionError("the pickles were read although a valid cache exists")
-
-    monkeypatch.setattr(cifar10_module, "_read_all", fail)
-
-
-def test_the_cache_is_written_once_then_reused(tmp_path, monkeypatch):
-    folder, cache = write_tiny_cifar10(tmp_path / "d"), tmp_path / "cache"
-    first = load_raw_cifar10(folder, cache)
-    assert [p.suffix for p in cache.iterdir()] == [".npz"]
-    _forbid_pickles(monkeypatch)
-    assert_raw_equal(first, load_raw_cifar10(folder, cache))
-
-
-def test_changed_source_files_invalidate_the_cache(tmp_path):
-    folder, cache = write_tiny_cifar10(tmp_path / "d"), tmp_path / "cache"
-    load_raw_cifar10(folder, cache)
-    write_batch(folder / "data_batch_2", np.full((TINY_PER_BATCH, 3072), 7, np.uint8), LABELS)
-    raw = load_raw_cifar10(folder, cache)
-    assert (raw.train_x[TINY_PER_BATCH : 2 * TINY_PER_BATCH] == 7).all()
-
-
-def _savez_junk(path: Path) -> None:
-    np.savez(path, train_x=np.zeros(3))
-
-
-DAMAGE = {
-    "garbage": lambda p: p.write_bytes(b"not an npz file"),
-    "truncated": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
-    "empty": lambda p: p.write_bytes(b""),
-    "wrong arrays": _savez_junk,
-}
-
-
-@pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
-def test_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch, damage):
-    folder, cache = write_tiny_cifar10(tmp_path / "d"), tmp_path / "cache"
-    first = load_raw_cifar10(folder, cache)
-    (cache_file,) = cache.glob("*.npz")
-    DAMAGE[damage](cache_file)
-    assert_raw_equal(first, load_raw_cifar10(folder, cache))
-    assert list(cache.glob("*.npz")) == [cache_file]  # rewritten in place, no temp files left
-    _forbid_pickles(monkeypatch)
-    assert_raw_equal(first, load_raw_cifar10(folder, cache))
-
-
-def test_an_unwritable_cache_only_costs_speed(tiny_cifar, tmp_path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
-    raw = load_raw_cifar10(tiny_cifar / BATCHES, blocker / "cache")
-    assert_raw_equal(raw, load_raw_cifar10(tiny_cifar / BATCHES))
-
-
-def test_cache_location_follows_the_environment(tiny_cifar, tmp_path, monkeypatch):
-    monkeypatch.setenv("DLEXP_CACHE", str(tmp_path / "env"))
-    load_cifar10(tiny_cifar, validation_size=10)
-    assert len(list((tmp_path / "env").glob("*.npz"))) == 1
-    load_cifar10(tiny_cifar, validation_size=10, cache_dir=None)  # None writes nothing
-    assert len(list((tmp_path / "env").glob("*.npz"))) == 1
-    monkeypatch.delenv("DLEXP_CACHE")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_dir() == tmp_path / "xdg" / "dlexp"
