@@ -9,13 +9,13 @@ from omegaconf import DictConfig, OmegaConf
 from dlexp.data.prepare import PREPROCESSING
 from dlexp.errors import ConfigError
 from dlexp.models.registry import ModelEntry, get_model_entry
+from dlexp.norm_names import NORMS
 
 CIFAR10_TRAIN_SIZE = 50000
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 OPTIMIZERS = {"numpy": ("sgd", "adam"), "torch": ("sgd", "adam")}
 OPTIMIZABLE_METRICS = ("val/accuracy", "val/loss", "train/accuracy", "train/loss")
-NORMS = ("none", "torch_bn", "autograd_bn", "custom_bn")  # built by dlexp.nn.norm
 
 
 def model_kwargs(cfg: DictConfig) -> dict:

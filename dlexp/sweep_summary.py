@@ -10,7 +10,15 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-SHOWN_METRICS = ("val/accuracy", "val/loss", "test/accuracy", "test/loss", "train/loss")
+# train/accuracy is what a sweep without a validation split selects on (the seed_* presets).
+SHOWN_METRICS = (
+    "val/accuracy",
+    "val/loss",
+    "test/accuracy",
+    "test/loss",
+    "train/accuracy",
+    "train/loss",
+)
 
 
 def collect_jobs(sweep_dir: Path) -> list[dict]:

@@ -23,11 +23,9 @@ def process_start_time() -> float:
 
 
 def startup_origin() -> float:
-    """When this run's start-up began.
-
-    The first run in a process starts with the process. A `-m` sweep runs its jobs one after
-    another in one process, so each later run starts when the previous one ended.
-    """
+    """When this run's start-up began: the process start, else the previous run's end."""
+    # A -m sweep runs its jobs one after another in one process, as a notebook calling train()
+    # twice does; counting from the process start would bill each job for all the earlier ones.
     return process_start_time() if _previous_run_end is None else _previous_run_end
 
 

@@ -86,6 +86,13 @@ def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator
 
 def train(cfg: DictConfig) -> float:
     """Seed, build data/model/optimizer/logger, run the loop; return the optimised metric."""
+    try:
+        return _run(cfg)
+    finally:
+        mark_run_end()  # even after a failure: a sweep's next job starts its clock here
+
+
+def _run(cfg: DictConfig) -> float:
     entry = check_config(cfg)
     out = _output_dir(cfg)
     random.seed(cfg.seed)
@@ -105,7 +112,6 @@ def train(cfg: DictConfig) -> float:
         logger.hparams(flat_hparams(cfg), sorted(result.final))
     finally:
         logger.close()
-        mark_run_end()
     timing = {
         "wall_s": round(wall, 3),
         "startup_s": round(startup_s, 3),

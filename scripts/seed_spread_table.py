@@ -12,7 +12,8 @@ def spread_row(sweep_dir: Path) -> str:
     with (sweep_dir / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
     test = [float(row["test/accuracy"]) for row in rows]  # jobs in sweep order: seed 1 first
-    stats = (statistics.mean(test), statistics.stdev(test), min(test), max(test))
+    sd = statistics.stdev(test) if len(test) > 1 else float("nan")
+    stats = (statistics.mean(test), sd, min(test), max(test))
     cells = [f"{v:.4f}" for v in stats] + [f"{statistics.mean(test[:3]):.4f}"]
     return f"| `{sweep_dir}` | {len(test)} | " + " | ".join(cells) + " |"
 

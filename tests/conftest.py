@@ -62,6 +62,25 @@ def tiny_cifar(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def raw(tiny_cifar):
+    """The tiny dataset as read from disk, before any split or preprocessing."""
+    from dlexp.data import load_raw_cifar10
+
+    return load_raw_cifar10(tiny_cifar / "cifar-10-batches-py")
+
+
+def assert_raw_equal(a, b) -> None:
+    for name in ("train_x", "train_y", "test_x", "test_y"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def assert_one_clean_line(err: BaseException) -> None:
+    """One line, and no chained pickle/numpy traceback behind it."""
+    assert "\n" not in str(err)
+    assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__)
+
+
 def compose_train(overrides: list[str]):
     """Compose conf/train.yaml through Hydra's compose API."""
     with initialize_config_module("dlexp.conf", version_base="1.3"):

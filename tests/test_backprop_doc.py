@@ -1,8 +1,9 @@
-"""Every formula of docs/backprop.md, coded as written there, against central differences.
+"""The formulas of docs/backprop.md §1.1, coded as written there, against central differences.
 
 The formulas are typed in here from the page, not taken from the library, so a wrong formula
 fails even if the code shares the mistake. Each test names the section it checks; the headings
-are asserted to exist so that the page and this file move together.
+are asserted to exist so that the page and the tests move together. §3.2a, batch norm, is
+checked in test_backprop_doc_batchnorm.py.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from tests.conftest import compose_train
 
 SCRIPTS = {"train_mlp_numpy": NUMPY_MLP, "train_mlp_pytorch": TORCH_MLP,
            "train_convnet_pytorch": CONVNET}  # fmt: skip
-# Small enough for a few seconds on a shared CPU; the convnet evaluates 50 + 50 images.
+# Small enough for a few seconds on a shared CPU; the convnet evaluates the 50 test images.
 TINY_ARGS = {
     "train_mlp_numpy": ["--batch_size", "10", "--dnn_hidden_units", "20,10"],
     "train_mlp_pytorch": ["--batch_size", "10", "device=cpu"],
@@ -50,7 +50,7 @@ def test_convnet_script_has_the_course_defaults():
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
-def test_course_defaults_compose_to_the_model_configs_own(name):
+def test_course_defaults_compose_to_the_presets_own(name):
     script = SCRIPTS[name]
     from_flags = compose_train(flag_overrides(script, parse(script)[0]))
     plain = compose_train([f"experiment={script.preset}", f"data.root={from_flags.data.root}"])

@@ -19,26 +19,16 @@ from dlexp.data import (
 )
 from dlexp.data.prepare import PREPROCESSING
 from dlexp.errors import ConfigError, DataError
-from tests.conftest import TINY_PER_BATCH, TINY_TEST, write_tiny_cifar10
+from tests.conftest import (
+    TINY_PER_BATCH,
+    TINY_TEST,
+    assert_one_clean_line,
+    assert_raw_equal,
+    write_tiny_cifar10,
+)
 
 BATCHES = "cifar-10-batches-py"
 N_TRAIN = 5 * TINY_PER_BATCH
-
-
-@pytest.fixture(scope="module")
-def raw(tiny_cifar):
-    return load_raw_cifar10(tiny_cifar / BATCHES)
-
-
-def assert_raw_equal(a, b) -> None:
-    for name in ("train_x", "train_y", "test_x", "test_y"):
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-
-
-def assert_one_clean_line(err: BaseException) -> None:
-    """One line, and no chained pickle/numpy traceback behind it."""
-    assert "\n" not in str(err)
-    assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__)
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -13,26 +13,16 @@ import dlexp.data.cifar10 as cifar10_module
 from dlexp.data import load_cifar10, load_raw_cifar10
 from dlexp.data.cifar10 import default_cache_dir
 from dlexp.errors import DataError
-from tests.conftest import TINY_PER_BATCH, write_batch, write_tiny_cifar10
+from tests.conftest import (
+    TINY_PER_BATCH,
+    assert_one_clean_line,
+    assert_raw_equal,
+    write_batch,
+    write_tiny_cifar10,
+)
 
 BATCHES = "cifar-10-batches-py"
 LABELS = np.arange(TINY_PER_BATCH) % 10
-
-
-@pytest.fixture(scope="module")
-def raw(tiny_cifar):
-    return load_raw_cifar10(tiny_cifar / BATCHES)
-
-
-def assert_raw_equal(a, b) -> None:
-    for name in ("train_x", "train_y", "test_x", "test_y"):
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-
-
-def assert_one_clean_line(err: BaseException) -> None:
-    """One line, and no chained pickle/numpy traceback behind it."""
-    assert "\n" not in str(err)
-    assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__)
 
 
 # --- bad files -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def test_every_option_composes(group, option):
 
 
 def test_the_norm_group_and_the_norm_names_agree():
-    from dlexp.config_checks import NORMS
+    from dlexp.norm_names import NORMS
 
     assert sorted(NORMS) == group_options("norm")
 

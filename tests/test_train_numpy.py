@@ -66,6 +66,20 @@ def test_startup_of_a_later_run_in_the_same_process_starts_after_the_previous_ru
     assert startup_s("second") < 100  # counted from the end of the first run
 
 
+def test_a_failed_run_still_ends_the_start_up_clock(tiny_cfg, tmp_path, monkeypatch):
+    import time
+
+    import dlexp.timing
+    from dlexp.errors import ConfigError
+
+    monkeypatch.setattr(dlexp.timing, "_previous_run_end", None)
+    monkeypatch.setattr(dlexp.timing, "process_start_time", lambda: time.time() - 1000)
+    with pytest.raises(ConfigError):
+        train(tiny_cfg("optim.lr=0"))
+    train(tiny_cfg("max_steps=2"))
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["timing"]["startup_s"] < 100
+
+
 def test_hparams_sit_in_the_runs_own_event_file(tiny_cfg, tmp_path):
     from tensorboard.plugins.hparams import plugin_data_pb2
 

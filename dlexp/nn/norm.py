@@ -7,9 +7,9 @@ from functools import partial
 
 from torch import nn
 
-from dlexp.config_checks import NORMS  # torch-free, so the config check runs before torch loads
 from dlexp.errors import ConfigError
 from dlexp.nn.batchnorm import AutogradBatchNorm, ManualBatchNorm
+from dlexp.norm_names import NORMS
 
 NormFactory = Callable[[int, int], nn.Module]  # (num_features, spatial dims 1 or 2) -> layer
 
