@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from bench_timing import time_ms
 from torch import nn
 
 from dlexp.nn import AutogradBatchNorm, ManualBatchNorm
@@ -36,14 +36,6 @@ def make_fwd_bwd(layer: nn.Module, x: torch.Tensor, dout: torch.Tensor):
         layer(x).backward(dout)
 
     return fwd_bwd
-
-
-def time_ms(fn, inner: int) -> float:
-    """Mean milliseconds of `inner` back-to-back calls."""
-    start = time.perf_counter()
-    for _ in range(inner):
-        fn()
-    return (time.perf_counter() - start) * 1e3 / inner
 
 
 def measure_shape(shape, repeats: int, inner: int) -> dict[str, float]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from bench_timing import time_ms
 from torch import nn
 
 from dlexp.models.convnet import ConvNet
@@ -56,12 +56,6 @@ def make_step(model: nn.Module, x: torch.Tensor, labels: torch.Tensor):
         optimizer.step()
 
     return step
-
-
-def time_ms(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1e3
 
 
 def measure(repeats: int, seed: int = 0) -> dict[str, list[float]]:

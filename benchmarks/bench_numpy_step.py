@@ -15,6 +15,7 @@ import statistics
 import time
 
 import numpy as np
+from bench_timing import time_ms
 
 from dlexp.numpy_nn import MLP, SGD, softmax_cross_entropy
 
@@ -67,14 +68,6 @@ def make_matmuls(rng: np.random.Generator):
         np.matmul(dout.T, x, out=dweight)  # (100, 200) x (200, 3072)
 
     return matmuls
-
-
-def time_ms(fn, inner: int) -> float:
-    """Mean milliseconds of `inner` back-to-back calls."""
-    start = time.perf_counter()
-    for _ in range(inner):
-        fn()
-    return (time.perf_counter() - start) * 1e3 / inner
 
 
 def measure(repeats: int, inner: int, seed: int = 0) -> dict[str, list[float]]:
