@@ -1,4 +1,4 @@
-"""NumPy SGD and Adam against torch.optim on the same gradients, float64."""
+"""NumPy SGD, Adam and AdamW against torch.optim on the same gradients, float64."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dlexp.numpy_nn import MLP, SGD, Adam
+from dlexp.numpy_nn import MLP, SGD, Adam, AdamW
 
 STEPS = 20
 SHAPES = {"weight": (4, 3), "bias": (4,)}  # a LinearModule's layout
@@ -20,10 +20,20 @@ CONFIGS = {
         torch.optim.SGD,
         {"lr": 0.05, "momentum": 0.8, "weight_decay": 0.01},
     ),
+    "sgd-nesterov": (SGD, torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+    "sgd-nesterov-decay": (
+        SGD,
+        torch.optim.SGD,
+        {"lr": 0.05, "momentum": 0.8, "weight_decay": 0.01, "nesterov": True},
+    ),
     "adam-defaults": (Adam, torch.optim.Adam, {}),  # torch's defaults on both sides
     "adam-decay": (Adam, torch.optim.Adam, {"lr": 0.01, "weight_decay": 0.1}),
     "adam-betas-eps": (Adam, torch.optim.Adam, {"lr": 0.02, "betas": (0.8, 0.99), "eps": 1e-6}),
+    "adamw-defaults": (AdamW, torch.optim.AdamW, {}),  # weight_decay 1e-2 on both sides
+    "adamw-decay": (AdamW, torch.optim.AdamW, {"lr": 0.05, "weight_decay": 0.5}),
+    "adamw-no-decay": (AdamW, torch.optim.AdamW, {"lr": 0.02, "weight_decay": 0.0}),
 }
+LR_CHANGE_AT = 10  # a schedule's move: both sides get a new lr between steps
 
 
 def two_layers(rng: np.random.Generator) -> list[tuple[dict, dict]]:
@@ -49,7 +59,11 @@ def test_optimizer_matches_torch_over_20_steps(ours, theirs, kwargs):
     tensors = [torch.tensor(p, requires_grad=True) for p in flat(pairs, 0)]
     start = [p.copy() for p in flat(pairs, 0)]
     optimizer, reference = ours(pairs, **kwargs), theirs(tensors, **kwargs)
-    for _ in range(STEPS):
+    for step in range(STEPS):
+        if step == LR_CHANGE_AT:
+            optimizer.lr *= 0.5
+            for group in reference.param_groups:
+                group["lr"] *= 0.5
         for grad, tensor in zip(flat(pairs, 1), tensors, strict=True):
             grad[...] = rng.standard_normal(grad.shape)  # in place, as LinearModule.backward
             tensor.grad = torch.tensor(grad)
@@ -74,7 +88,13 @@ def test_optimizer_leaves_grads_alone(ours, theirs, kwargs):
 
 def test_optimizers_drive_an_mlp_in_float32():
     rng = np.random.default_rng(2)
-    for make in (lambda p: SGD(p, lr=0.1, momentum=0.9), lambda p: Adam(p, lr=1e-3)):
+    makers = (
+        lambda p: SGD(p, lr=0.1, momentum=0.9),
+        lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+        lambda p: Adam(p, lr=1e-3),
+        lambda p: AdamW(p, lr=1e-3),
+    )
+    for make in makers:
         model = MLP(5, [4], 3, neg_slope=0.02, rng=rng, dtype=np.float32)
         before = [params["weight"].copy() for params, _ in model.parameters()]
         optimizer = make(model.parameters())
@@ -93,8 +113,20 @@ def test_optimizers_drive_an_mlp_in_float32():
         (lambda p: SGD(p, lr=0.1, momentum=-0.5), r"momentum must be >= 0"),
         (lambda p: SGD(p, lr=0.1, weight_decay=-1.0), r"weight_decay must be >= 0"),
         (lambda p: Adam(p, betas=(0.9, 1.0)), r"betas must lie in \[0, 1\)"),
+        (lambda p: Adam(p, eps=-1e-8), r"eps must be >= 0"),
+        (lambda p: AdamW(p, lr=-1e-3), r"learning rate must be > 0"),
+        (lambda p: AdamW(p, betas=(-0.1, 0.999)), r"betas must lie in \[0, 1\)"),
+        (lambda p: AdamW(p, weight_decay=-0.01), r"weight_decay must be >= 0"),
     ],
 )
 def test_bad_hyperparameters_get_a_clear_error(make, message):
     with pytest.raises(ValueError, match=message):
         make(two_layers(np.random.default_rng(3)))
+
+
+def test_nesterov_without_momentum_is_refused_as_torch_refuses_it():
+    message = "Nesterov momentum requires a momentum and zero dampening"
+    with pytest.raises(ValueError, match=message):
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match=message):
+        SGD(two_layers(np.random.default_rng(4)), lr=0.1, nesterov=True)

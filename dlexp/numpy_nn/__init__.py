@@ -10,7 +10,8 @@ from dlexp.numpy_nn.modules import (
     softmax,
     softmax_cross_entropy,
 )
-from dlexp.numpy_nn.optim import SGD, Adam
+from dlexp.numpy_nn.optim import SGD, Adam, AdamW
+from dlexp.numpy_nn.schedules import SCHEDULES, check_schedule_args, make_numpy_scheduler
 
 # Short aliases; the seed's names above stay the contract.
 Linear, LeakyReLU, SoftMax, CrossEntropy = (
@@ -19,8 +20,10 @@ Linear, LeakyReLU, SoftMax, CrossEntropy = (
 
 __all__ = [
     "MLP",
+    "SCHEDULES",
     "SGD",
     "Adam",
+    "AdamW",
     "CrossEntropy",
     "CrossEntropyModule",
     "LeakyReLU",
@@ -29,6 +32,8 @@ __all__ = [
     "LinearModule",
     "SoftMax",
     "SoftMaxModule",
+    "check_schedule_args",
+    "make_numpy_scheduler",
     "numerical_gradient",
     "numerical_vjp",
     "relative_error",

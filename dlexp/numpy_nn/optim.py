@@ -19,7 +19,7 @@ class _Optimizer:
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         self.pairs = list(parameters)
-        self.lr = lr
+        self.lr = lr  # read every step, so a schedule may set it between steps
         self.weight_decay = weight_decay
         self.state: dict[tuple[int, str], dict[str, np.ndarray]] = {}
 
@@ -47,17 +47,28 @@ class _Optimizer:
 
 
 class SGD(_Optimizer):
-    """SGD with optional heavy-ball momentum (torch's convention: buf = m*buf + g)."""
+    """SGD with optional momentum, torch's convention: buf = m*buf + g, Nesterov g + m*buf."""
 
-    def __init__(self, parameters: ParamPairs, lr: float, momentum: float = 0.0, weight_decay=0.0):
+    def __init__(
+        self,
+        parameters: ParamPairs,
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ):
         super().__init__(parameters, lr, weight_decay)
         if momentum < 0:
             raise ValueError(f"momentum must be >= 0, got {momentum}")
+        if nesterov and momentum <= 0:
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")  # torch's
         self.momentum = momentum
+        self.nesterov = nesterov
 
     def _update(self, index, key, param, grad) -> None:
         slots = self._slots(index, key, param, ("scratch", "decayed", "momentum"))
         grad = self._effective_grad(param, grad, slots["decayed"])
+        scratch = slots["scratch"]
         if self.momentum:
             buf = slots["momentum"]
             if "started" not in slots:  # torch starts the buffer at the first gradient
@@ -66,8 +77,12 @@ class SGD(_Optimizer):
             else:
                 buf *= self.momentum
                 buf += grad
-            grad = buf
-        scratch = slots["scratch"]
+            if self.nesterov:  # g + m*buf, built in scratch: `grad` may be the caller's array
+                np.multiply(buf, self.momentum, out=scratch)
+                scratch += grad
+                grad = scratch
+            else:
+                grad = buf
         np.multiply(grad, self.lr, out=scratch)
         param -= scratch
 
@@ -86,6 +101,8 @@ class Adam(_Optimizer):
         super().__init__(parameters, lr, weight_decay)
         if not all(0 <= b < 1 for b in betas):
             raise ValueError(f"Adam betas must lie in [0, 1), got {tuple(betas)}")
+        if eps < 0:
+            raise ValueError(f"eps must be >= 0, got {eps}")
         self.betas = tuple(betas)
         self.eps = eps
         self.steps = 0
@@ -95,9 +112,12 @@ class Adam(_Optimizer):
         super().step()
 
     def _update(self, index, key, param, grad) -> None:
-        beta1, beta2 = self.betas
         slots = self._slots(index, key, param, ("m", "v", "scratch", "decayed"))
-        grad = self._effective_grad(param, grad, slots["decayed"])
+        self._adam_update(slots, param, self._effective_grad(param, grad, slots["decayed"]))
+
+    def _adam_update(self, slots, param, grad) -> None:
+        """The bias-corrected moment update, shared with AdamW."""
+        beta1, beta2 = self.betas
         m, v, scratch = slots["m"], slots["v"], slots["scratch"]
         m *= beta1
         np.multiply(grad, 1 - beta1, out=scratch)
@@ -114,3 +134,23 @@ class Adam(_Optimizer):
         np.divide(m, scratch, out=scratch)
         scratch *= self.lr / bias1
         param -= scratch
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as torch.optim.AdamW: param *= 1 - lr*wd, then Adam."""
+
+    def __init__(
+        self,
+        parameters: ParamPairs,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ):
+        super().__init__(parameters, lr, betas, eps, weight_decay)
+
+    def _update(self, index, key, param, grad) -> None:
+        slots = self._slots(index, key, param, ("m", "v", "scratch"))
+        if self.weight_decay:  # shrinks the weights, never enters the moments
+            param *= 1 - self.lr * self.weight_decay
+        self._adam_update(slots, param, grad)
