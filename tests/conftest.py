@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +55,27 @@ def write_tiny_cifar10(root: Path, seed: int = 0, str_keys: bool = False) -> Pat
 def isolated_cache(tmp_path_factory):
     """Keep the array cache of every test out of the user's home."""
     os.environ["DLEXP_CACHE"] = str(tmp_path_factory.mktemp("dlexp-cache"))
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@pytest.fixture(autouse=True)
+def loopback_only_downloads(monkeypatch):
+    """Tests never reach the internet: urlopen refuses any host but a local test server.
+
+    dlexp downloads CIFAR-10 by default; a test that forgets a data root fails fast this way.
+    """
+    real_urlopen = urllib.request.urlopen
+
+    def urlopen(url, *args, **kwargs):
+        full_url = url.full_url if isinstance(url, urllib.request.Request) else str(url)
+        host = urllib.parse.urlsplit(full_url).hostname
+        if host not in LOOPBACK_HOSTS:
+            raise urllib.error.URLError(f"tests may not reach {host}")
+        return real_urlopen(url, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
 
 
 @pytest.fixture(scope="session")

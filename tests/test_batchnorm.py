@@ -271,12 +271,21 @@ def test_seed_function_apply_on_the_class():
     assert gamma.grad is not None and beta.grad is not None
 
 
-def test_seed_function_apply_on_an_instance():
-    """Course code instantiates the Function; torch deprecates that, but apply still works."""
+@pytest.mark.parametrize("eps", [1e-5, 0.5])
+def test_seed_function_apply_on_an_instance_uses_its_eps(eps):
+    """Course code instantiates the Function with eps; torch deprecates that, but it works."""
     gen = torch.Generator().manual_seed(7)
-    x = 2 * torch.randn(32, 4, generator=gen) + 10
+    x = torch.randn(32, 4, generator=gen)  # unit variance: eps=0.5 changes the output a lot
     gamma, beta = _random_params(4, gen, dtype=torch.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        function = CustomBatchNormManualFunction(4)
-    torch.testing.assert_close(function.apply(x, gamma, beta), _expected(x, gamma, beta, 1e-5))
+        function = CustomBatchNormManualFunction(4, eps=eps)
+    reference = nn.BatchNorm1d(4, eps=eps)
+    with torch.no_grad():
+        reference.weight.copy_(gamma)
+        reference.bias.copy_(beta)
+    out = function.apply(x, gamma, beta)  # the course's call, without eps
+    torch.testing.assert_close(out, reference(x))
+    assert torch.allclose(out, _expected(x, gamma, beta, 1e-5)) == (eps == 1e-5)
+    explicit = function.apply(x, gamma, beta, 1e-3)  # an eps given to apply still wins
+    torch.testing.assert_close(explicit, _expected(x, gamma, beta, 1e-3))

@@ -20,6 +20,7 @@ from dlexp.compat.uva2019 import (
     modules,
 )
 from dlexp.data import load_raw_cifar10
+from dlexp.numpy_nn import numerical_gradient, numerical_vjp
 
 EMPTY = inspect.Parameter.empty
 
@@ -154,10 +155,20 @@ def test_eval_numerical_gradient_prints_each_index_when_verbose(capsys):
     assert len(lines) == 4 and lines[0].startswith("(0, 0)")
 
 
-def test_gradient_check_refuses_arrays_it_cannot_perturb_in_place():
-    x = np.random.default_rng(0).standard_normal((3, 4)).T  # reshape(-1) would copy
-    with pytest.raises(ValueError, match="contiguous"):
-        gradient_check.eval_numerical_gradient_array(lambda a: a * 2, x, np.ones_like(x))
+def test_gradient_check_handles_a_transposed_array_as_the_core_does():
+    rng = np.random.default_rng(0)
+    weight, x = rng.standard_normal((3, 4)), rng.standard_normal((5, 4))
+    dout, before = rng.standard_normal((5, 3)), weight.copy()
+    w_t = weight.T  # (4, 3), a non-contiguous view: reshape(-1) would copy it
+    assert not w_t.flags.c_contiguous
+    course = gradient_check.eval_numerical_gradient_array(lambda a: x @ a, w_t, dout)
+    core = numerical_vjp(lambda: x @ w_t, w_t, dout)
+    np.testing.assert_array_equal(course, core)
+    assert course_rel_error(course, x.T @ dout) < 1e-6  # d(x @ W.T) / d(W.T), not zero
+    scalar = gradient_check.eval_numerical_gradient(lambda a: float(np.sum(a**3)), w_t, False)
+    np.testing.assert_array_equal(scalar, numerical_gradient(lambda: float(np.sum(w_t**3)), w_t))
+    assert course_rel_error(scalar, 3 * w_t**2) < 1e-6
+    np.testing.assert_array_equal(weight, before)  # every perturbation was undone
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,26 +72,38 @@ def test_dlexp_data_is_the_default_root(tiny_cifar, monkeypatch):
     assert len(load_cifar10(validation_size=10, cache_dir=None).train) == N_TRAIN - 10
 
 
+def test_a_tilde_in_dlexp_data_is_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("DLEXP_DATA", "~/cifar")
+    assert default_data_root() == tmp_path / "cifar"
+
+
 @pytest.mark.parametrize("env", [None, ""], ids=["unset", "empty"])
-def test_dot_data_is_the_fallback_root(tmp_path, monkeypatch, env):
+def test_the_user_cache_is_the_fallback_root(tmp_path, monkeypatch, env):
+    monkeypatch.setenv("HOME", str(tmp_path))
     if env is None:
         monkeypatch.delenv("DLEXP_DATA", raising=False)
     else:
         monkeypatch.setenv("DLEXP_DATA", env)
-    write_tiny_cifar10(tmp_path / "data")
-    monkeypatch.chdir(tmp_path)
-    assert default_data_root() == Path("data")
-    assert find_batches_dir() == tmp_path / "data" / BATCHES
+    cache = tmp_path / ".cache" / "dlexp" / "data"
+    assert default_data_root() == cache
+    write_tiny_cifar10(cache)
+    assert find_batches_dir() == cache / BATCHES
+    assert len(load_cifar10(validation_size=10, cache_dir=None).train) == N_TRAIN - 10
 
 
-def test_missing_data_without_download_says_where_and_how(tmp_path):
-    root = tmp_path / "nowhere"
+@pytest.mark.parametrize("sub", ["", BATCHES], ids=["parent", "batches-folder"])
+def test_missing_data_without_download_says_where_and_how(tmp_path, sub):
+    root = tmp_path / "nowhere" / sub if sub else tmp_path / "nowhere"
     with pytest.raises(DataError) as info:
-        load_cifar10(root)
+        load_cifar10(root, download=False)
     msg = str(info.value)
+    assert msg.startswith("CIFAR-10 not found: looked for data_batch_1 in ")
     assert f"{root} and {root / BATCHES}" in msg
-    assert "fetch.sh" in msg and "DLEXP_DATA" in msg and "data.download=true" in msg
+    assert "data.root" in msg and "DLEXP_DATA" in msg and "data.download=true" in msg
+    assert "../shared" not in msg and "fetch.sh" not in msg  # a fresh clone lacks these
     assert_one_clean_line(info.value)
+    assert not (tmp_path / "nowhere").exists()  # nothing written when told not to download
 
 
 # --- splits and preprocessing ----------------------------------------------------------------
@@ -182,3 +193,44 @@ def test_split_one_hot_matches_its_labels(raw):
     train = prepare(raw, 10).train
     assert train.one_hot.dtype == np.float32
     np.testing.assert_array_equal(train.one_hot.argmax(axis=1), train.labels)
+
+
+# --- subsets for quick runs ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preprocess", PREPROCESSING)
+def test_train_subset_keeps_the_first_images_and_the_full_statistics(raw, preprocess):
+    full, small = prepare(raw, 40, preprocess), prepare(raw, 40, preprocess, train_subset=7)
+    np.testing.assert_array_equal(small.train.images, full.train.images[:7])
+    np.testing.assert_array_equal(small.train.labels, raw.train_y[40:47])
+    for key in full.stats:  # statistics from all N_TRAIN - 40 training images, not from 7
+        np.testing.assert_array_equal(small.stats[key], full.stats[key], err_msg=key)
+    for name in ("val", "test"):
+        np.testing.assert_array_equal(getattr(small, name).images, getattr(full, name).images)
+
+
+def test_eval_subset_keeps_the_first_validation_and_test_images(raw):
+    full, small = prepare(raw, 40), prepare(raw, 40, eval_subset=5)
+    assert (len(small.train), len(small.val), len(small.test)) == (N_TRAIN - 40, 5, 5)
+    np.testing.assert_array_equal(small.val.images, full.val.images[:5])
+    np.testing.assert_array_equal(small.test.labels, raw.test_y[:5])
+    assert len(prepare(raw, 0, eval_subset=5).val) == 0  # an empty validation split stays empty
+
+
+def test_a_subset_larger_than_its_split_keeps_the_whole_split(raw):
+    data = prepare(raw, 40, train_subset=10**6, eval_subset=10**6)
+    assert (len(data.train), len(data.val), len(data.test)) == (N_TRAIN - 40, 40, TINY_TEST)
+
+
+def test_load_cifar10_passes_the_subsets_on(tiny_cifar):
+    data = load_cifar10(tiny_cifar, validation_size=20, cache_dir=None, train_subset=np.int64(3),
+                        eval_subset=4)  # fmt: skip
+    assert (len(data.train), len(data.val), len(data.test)) == (3, 4, 4)
+
+
+@pytest.mark.parametrize("name", ["train_subset", "eval_subset"])
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "10"])
+def test_a_subset_below_one_is_a_config_error(raw, name, bad):
+    with pytest.raises(ConfigError, match=rf"^data\.{name} must be an integer >= 1") as info:
+        prepare(raw, 10, **{name: bad})
+    assert_one_clean_line(info.value)

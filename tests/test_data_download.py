@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from dlexp.data import find_batches_dir, load_cifar10
-from dlexp.data.download import download_and_extract
+from dlexp.data.download import DownloadError, download_and_extract
 from dlexp.errors import DataError
-from tests.conftest import write_tiny_cifar10
+from tests.conftest import assert_one_clean_line, write_tiny_cifar10
 
 BATCHES = "cifar-10-batches-py"
 CUT_PATH = "/cut-short.tar.gz"  # answers with fewer bytes than its Content-Length
@@ -105,10 +105,10 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_good_md5_downloads_extracts_and_loads(server, source, tmp_path):
+def test_an_empty_root_is_downloaded_into_by_default(server, source, tmp_path):
     url, md5 = publish(server, source, "good.tar.gz")
     root = tmp_path / "data"
-    data = load_cifar10(root, download=True, url=url, md5=md5, validation_size=10, cache_dir=None)
+    data = load_cifar10(root, url=url, md5=md5, validation_size=10, cache_dir=None)
     expected = load_cifar10(source, validation_size=10, cache_dir=None)
     np.testing.assert_array_equal(data.train.images, expected.train.images)
     np.testing.assert_array_equal(data.test.labels, expected.test.labels)
@@ -116,6 +116,21 @@ def test_good_md5_downloads_extracts_and_loads(server, source, tmp_path):
     # Present now: a dead URL does not matter any more.
     dead = f"http://127.0.0.1:{closed_port()}/x.tar.gz"
     assert find_batches_dir(root, download=True, url=dead) == root / BATCHES
+
+
+def test_no_root_downloads_into_the_user_cache(server, source, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DLEXP_DATA", raising=False)
+    url, md5 = publish(server, source, "good-for-home.tar.gz")
+    data = load_cifar10(url=url, md5=md5, validation_size=10, cache_dir=None)
+    assert len(data.train) == len(load_cifar10(source, validation_size=10, cache_dir=None).train)
+    assert leftovers(tmp_path / "home" / ".cache" / "dlexp" / "data") == [BATCHES]
+
+
+def test_dlexp_data_is_where_the_download_goes(server, source, tmp_path, monkeypatch):
+    monkeypatch.setenv("DLEXP_DATA", str(tmp_path / "shared"))
+    url, md5 = publish(server, source, "good-for-env.tar.gz")
+    assert find_batches_dir(url=url, md5=md5) == tmp_path / "shared" / BATCHES
 
 
 def test_a_root_naming_the_batches_folder_downloads_into_its_parent(server, source, tmp_path):
@@ -128,34 +143,80 @@ def test_a_root_naming_the_batches_folder_downloads_into_its_parent(server, sour
 def test_bad_md5_is_refused_before_extraction(server, source, tmp_path):
     url, md5 = publish(server, source, "tampered.tar.gz")
     root = tmp_path / "data"
-    with pytest.raises(DataError, match="md5 mismatch") as info:
-        find_batches_dir(root, download=True, url=url, md5="0" * 32)
-    msg = str(info.value)
-    assert url in msg and "0" * 32 in msg and md5 in msg and "\n" not in msg
+    with pytest.raises(DataError, match=r"failed: md5 mismatch: expected 0{32}, got ") as info:
+        find_batches_dir(root, url=url, md5="0" * 32)
+    assert md5 in str(info.value)
+    assert_how_to_supply(str(info.value), root, url)
+    assert_one_clean_line(info.value)
     assert leftovers(root) == []
 
 
 @pytest.mark.parametrize(
     ("path", "match"),
-    [("/missing.tar.gz", "HTTP 404"), (CUT_PATH, "got 100 of 100000 bytes")],
+    [("/missing.tar.gz", "HTTP 404 File not found"), (CUT_PATH, "sent 100 of 100000 bytes")],
     ids=["404", "cut-short"],
 )
 def test_http_failures_are_data_errors(server, tmp_path, path, match):
     url = server[1] + path
     with pytest.raises(DataError, match=match) as info:
         find_batches_dir(tmp_path / "data", download=True, url=url, md5=None)
-    assert url in str(info.value) and "fetch.sh" in str(info.value)
+    assert f"downloading {url} failed: " in str(info.value) and "data.url" in str(info.value)
+    assert_one_clean_line(info.value)
     assert leftovers(tmp_path / "data") == []
+
+
+def assert_how_to_supply(msg: str, root: Path, url: str) -> None:
+    """The one-line download failure: where it looked, the url, and three ways out."""
+    assert msg.startswith(f"CIFAR-10 not found in {root} and {root / BATCHES}, and downloading ")
+    assert f"downloading {url} failed: " in msg
+    assert "data.root" in msg and "DLEXP_DATA" in msg and "data.url" in msg and "data.md5" in msg
+    assert "../shared" not in msg and "fetch.sh" not in msg  # a fresh clone lacks these
 
 
 def test_an_unreachable_server_is_one_clear_error(tmp_path):
     url = f"http://127.0.0.1:{closed_port()}/cifar-10-python.tar.gz"
-    with pytest.raises(DataError) as info:
-        load_cifar10(tmp_path / "data", download=True, url=url)
-    err = info.value
-    assert f"could not download {url}" in str(err) and "refused" in str(err).lower()
-    assert "looked for" not in str(err) and str(tmp_path / "data") in str(err)
-    assert "\n" not in str(err) and err.__cause__ is None and err.__suppress_context__
+    root = tmp_path / "new" / "data"
+    with pytest.raises(DataError, match="failed: Connection refused; ") as info:
+        load_cifar10(root, url=url)  # download is on by default
+    assert_how_to_supply(str(info.value), root, url)
+    assert_one_clean_line(info.value)
+    assert leftovers(tmp_path) == []  # not even the folders it made for the download
+
+
+def test_a_failed_name_lookup_is_one_clear_error(tmp_path, monkeypatch):
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)  # as with no network: nothing is sent
+    url, root = "http://127.0.0.1/cifar-10-python.tar.gz", tmp_path / "data"
+    with pytest.raises(DataError, match="failed: Name or service not known; ") as info:
+        find_batches_dir(root, url=url)
+    assert_how_to_supply(str(info.value), root, url)
+    assert_one_clean_line(info.value)
+
+
+def test_a_silent_server_times_out_instead_of_hanging(tmp_path):
+    with socket.socket() as sock:  # accepts the connection (backlog) but never answers
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/cifar-10-python.tar.gz"
+        with pytest.raises(DataError, match=r"failed: no answer within 0\.2 s; ") as info:
+            find_batches_dir(tmp_path / "data", url=url, timeout_s=0.2)
+    assert_how_to_supply(str(info.value), tmp_path / "data", url)
+
+
+def test_an_unwritable_target_is_a_download_error(server, source, tmp_path):
+    url, md5 = publish(server, source, "good-for-a-file.tar.gz")
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(DownloadError, match=r"could not write in .*a-file/data: ") as info:
+        download_and_extract(url, tmp_path / "a-file" / "data", md5=md5)
+    assert info.value.url == url and url not in info.value.reason
+    assert_one_clean_line(info.value)
+
+
+def test_tests_cannot_reach_the_internet(tmp_path):
+    with pytest.raises(DataError, match=r"tests may not reach www\.cs\.toronto\.edu"):
+        load_cifar10(tmp_path / "data")  # the official url: refused by conftest, never fetched
 
 
 def test_a_file_that_is_not_a_tar_gz_is_a_data_error(server, tmp_path):
@@ -203,8 +264,9 @@ def test_unsafe_members_are_refused_and_nothing_is_written(server, source, tmp_p
 
 def test_an_unsafe_archive_stops_the_loader_with_a_data_error(server, source, tmp_path):
     url, md5 = publish(server, source, "unsafe-via-loader.tar.gz", (member("../evil.txt"),))
-    with pytest.raises(DataError, match="download failed: refusing unsafe archive member"):
-        load_cifar10(tmp_path / "data", download=True, url=url, md5=md5)
+    with pytest.raises(DataError, match="failed: refusing unsafe archive member") as info:
+        load_cifar10(tmp_path / "data", url=url, md5=md5)
+    assert_how_to_supply(str(info.value), tmp_path / "data", url)
     assert list(tmp_path.rglob("evil.txt")) == []
 
 

@@ -79,13 +79,36 @@ def _apply(u8: np.ndarray, shift: np.ndarray, scale: np.ndarray | None) -> np.nd
     return out.reshape(len(u8), *IMAGE_SHAPE)
 
 
-def prepare(raw: RawCIFAR10, validation_size: int = 5000, preprocess: str = "mean_image"):
-    """Split off the first `validation_size` training images and normalise with train-only stats."""
+def _check_subset(name: str, n: int | None) -> int | None:
+    """`n` as an int, or None for the whole split; anything below 1 is a ConfigError."""
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ConfigError(f"data.{name} must be an integer >= 1 (or null for all), got {n!r}")
+    return int(n)
+
+
+def prepare(
+    raw: RawCIFAR10,
+    validation_size: int = 5000,
+    preprocess: str = "mean_image",
+    train_subset: int | None = None,
+    eval_subset: int | None = None,
+) -> CIFAR10Data:
+    """Split off the first `validation_size` training images and normalise with train-only stats.
+
+    Args:
+        train_subset: keep only the first n training images (after the validation split); the
+            statistics still come from the whole training split, so numbers stay comparable.
+        eval_subset: keep only the first n validation and n test images.
+    """
     n_train = len(raw.train_x)
     if not 0 <= validation_size < n_train:
         raise ConfigError(f"data.validation_size must be in [0, {n_train}), got {validation_size}")
     if preprocess not in PREPROCESSING:
         raise ConfigError(f"data.preprocess must be one of {PREPROCESSING}, got {preprocess!r}")
+    keep_train = slice(_check_subset("train_subset", train_subset))  # slice(None): all
+    keep_eval = slice(_check_subset("eval_subset", eval_subset))
     val_u8, train_u8 = raw.train_x[:validation_size], raw.train_x[validation_size:]
     val_y, train_y = raw.train_y[:validation_size], raw.train_y[validation_size:]
     if preprocess == "mean_image":
@@ -96,10 +119,14 @@ def prepare(raw: RawCIFAR10, validation_size: int = 5000, preprocess: str = "mea
         shift = np.repeat(mean, 1024).astype(np.float32)
         scale = np.repeat(1.0 / std, 1024).astype(np.float32)
         stats = {"channel_mean": mean / 255, "channel_std": std / 255}
+
+    def split(u8: np.ndarray, labels: np.ndarray, keep: slice) -> Split:
+        return Split(_apply(u8[keep], shift, scale), labels[keep])
+
     return CIFAR10Data(
-        train=Split(_apply(train_u8, shift, scale), train_y),
-        val=Split(_apply(val_u8, shift, scale), val_y),
-        test=Split(_apply(raw.test_x, shift, scale), raw.test_y),
+        train=split(train_u8, train_y, keep_train),
+        val=split(val_u8, val_y, keep_eval),
+        test=split(raw.test_x, raw.test_y, keep_eval),
         preprocess=preprocess,
         stats=stats,
     )
@@ -107,15 +134,21 @@ def prepare(raw: RawCIFAR10, validation_size: int = 5000, preprocess: str = "mea
 
 def load_cifar10(
     root: str | Path | None = None,
-    download: bool = False,
+    download: bool = True,
     validation_size: int = 5000,
     preprocess: str = "mean_image",
     url: str = OFFICIAL_URL,
     md5: str | None = OFFICIAL_MD5,
     cache_dir: str | Path | None = "default",
+    train_subset: int | None = None,
+    eval_subset: int | None = None,
 ) -> CIFAR10Data:
-    """Locate (or download), read and prepare CIFAR-10; `cache_dir=None` skips the array cache."""
+    """Locate (downloading unless `download=False`), read and prepare CIFAR-10.
+
+    `root=None` is `default_data_root()`; `cache_dir=None` skips the array cache; the subsets
+    are those of `prepare`.
+    """
     batches_dir = find_batches_dir(root, download=download, url=url, md5=md5)
     cache = default_cache_dir() if cache_dir == "default" else cache_dir
     raw = load_raw_cifar10(batches_dir, cache_dir=cache)
-    return prepare(raw, validation_size=validation_size, preprocess=preprocess)
+    return prepare(raw, validation_size, preprocess, train_subset, eval_subset)

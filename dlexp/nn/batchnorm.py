@@ -149,8 +149,27 @@ class CustomBatchNormAutograd(AutogradBatchNorm):
         super().__init__(n_neurons, eps=eps, momentum=momentum)
 
 
+class _ApplyWithStoredEps:
+    """torch's `apply` on the class; on an instance, eps defaults to the instance's eps."""
+
+    def __get__(self, function, cls):
+        apply = super(CustomBatchNormManualFunction, cls).apply
+        if function is None:
+            return apply
+
+        def apply_with_stored_eps(x, gamma, beta, eps=None, *rest):
+            return apply(x, gamma, beta, function.eps if eps is None else eps, *rest)
+
+        return apply_with_stored_eps
+
+
 class CustomBatchNormManualFunction(BatchNormFunction):
-    """Seed §3.2b. Course code may instantiate it as `CustomBatchNormManualFunction(n_neurons)`."""
+    """Seed §3.2b; `CustomBatchNormManualFunction(n_neurons, eps).apply(x, gamma, beta)` works too.
+
+    Course code instantiates the Function (torch warns); the instance's eps is then the default.
+    """
+
+    apply = _ApplyWithStoredEps()
 
     def __init__(self, n_neurons: int | None = None, eps: float = 1e-5):
         super().__init__()
