@@ -127,8 +127,7 @@ def convnet_steps(root: str, repeats: int, steps: int) -> None:
     from hydra import compose, initialize_config_module
     from torch import nn
 
-    from dlexp.backends import build_backend
-    from dlexp.config_checks import check_config
+    from dlexp.build import build_parts, make_backend
     from dlexp.data import BatchSampler, load_cifar10
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -138,7 +137,7 @@ def convnet_steps(root: str, repeats: int, steps: int) -> None:
         overrides = [f"data.root={root}", "model=convnet", "device=cpu", "output_dir=/x"]
         cfg = compose("train", overrides=overrides)
     data = load_cifar10(root)
-    backend = build_backend(cfg, check_config(cfg), data, np.random.default_rng(0))
+    backend = make_backend(build_parts(cfg, np.random.default_rng(0)), data, cfg)
     bare = bare_table1()  # torch.nn only, the library issue's reference
     bare_opt = torch.optim.Adam(bare.parameters(), lr=1e-4)
     x_all, y_all = backend.splits["train"]

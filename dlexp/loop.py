@@ -10,7 +10,7 @@ from typing import Protocol
 from tqdm.auto import tqdm
 
 from dlexp.data.sampler import BatchIndices, BatchSampler
-from dlexp.errors import DlexpError
+from dlexp.errors import ConfigError, DlexpError
 
 
 class Backend(Protocol):
@@ -34,10 +34,19 @@ class ScalarSink(Protocol):
 
 
 @dataclass
-class Schedule:
+class LoopSchedule:
+    """When the loop stops, evaluates and logs (all in optimizer steps)."""
+
     max_steps: int
     eval_freq: int  # evaluate every this many steps, and always at the last step
     log_freq: int  # average train loss/accuracy over this many steps per logged point
+    batch_size: int = 1  # images per step (the sampler checks it against the training split)
+    eval_batch_size: int = 1  # images per forward pass in evaluation (the backend uses it)
+
+    def __post_init__(self):
+        for name in ("max_steps", "eval_freq", "log_freq", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 def is_better(metric: str, new: float, old: float | None) -> bool:
@@ -67,7 +76,7 @@ def evaluate_all(backend: Backend) -> dict[str, float]:
 def fit(
     backend: Backend,
     sampler: BatchSampler,
-    schedule: Schedule,
+    schedule: LoopSchedule,
     sink: ScalarSink,
     optimized_metric: str,
     progress: bool = True,
@@ -78,6 +87,7 @@ def fit(
     bar = tqdm(total=schedule.max_steps, disable=not progress, unit="step", dynamic_ncols=True)
     try:
         for step in range(1, schedule.max_steps + 1):
+            lr = backend.learning_rate()  # the rate this step uses, before the schedule moves it
             backend.train_step(sampler.next_batch())
             bar.update(1)
             is_last = step == schedule.max_steps
@@ -89,7 +99,7 @@ def fit(
                         f"try a lower optim.lr"
                     )
                 train = {"train/loss": loss, "train/accuracy": accuracy}
-                sink.scalars(step, {**train, "train/lr": backend.learning_rate()})
+                sink.scalars(step, {**train, "train/lr": lr})
                 result.final.update(train)
                 bar.set_postfix_str(f"loss {loss:.3f}{last_eval}", refresh=False)
             if step % schedule.eval_freq == 0 or is_last:

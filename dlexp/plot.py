@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 from dlexp.errors import DlexpError
+from dlexp.run_folder import read_overrides
 
 SPLIT_STYLES = {"train": ":", "val": "--", "test": "-"}
 METRICS = ("accuracy", "loss")
@@ -32,13 +31,7 @@ def expand_runs(paths: list[Path]) -> list[Path]:
 
 def run_label(run: Path) -> str:
     """The run's command-line overrides, else its folder name."""
-    overrides = run / ".hydra" / "overrides.yaml"
-    if overrides.exists():
-        items = yaml.safe_load(overrides.read_text()) or []
-        items = [o for o in items if not o.startswith(("hydra.", "data.root", "output_dir"))]
-        if items:
-            return " ".join(items)
-    return run.name
+    return " ".join(read_overrides(run)) or run.name
 
 
 def read_curves(run: Path) -> dict[str, tuple[list[int], list[float]]]:

@@ -6,9 +6,10 @@ import csv
 import json
 from pathlib import Path
 
-import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from dlexp.run_folder import read_overrides
 
 # train/accuracy is what a sweep without a validation split selects on (the seed_* presets).
 SHOWN_METRICS = (
@@ -28,13 +29,12 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
         sweep_dir.glob("*/metrics.json"), key=lambda p: _job_order(p.parent)
     ):
         job_dir = metrics_file.parent
-        overrides_file = job_dir / ".hydra" / "overrides.yaml"
-        overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
+        overrides = read_overrides(job_dir, skip_plumbing=False)
         final = json.loads(metrics_file.read_text())["final"]
         rows.append(
             {
                 "job": job_dir.name,
-                "overrides": " ".join(overrides or []),
+                "overrides": " ".join(overrides),
                 **{m: final.get(m, "") for m in SHOWN_METRICS},
                 "run_dir": str(job_dir),
             }

@@ -1,11 +1,10 @@
-"""The one train entrypoint: `train(cfg) -> float`, and `main()`, its thin @hydra.main wrapper."""
+"""The one train entrypoint: `train(cfg) -> float`, and `main()`, the `dlexp-train` command."""
 
 from __future__ import annotations
 
 import json
 import logging
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -13,11 +12,11 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from dlexp.backends import build_backend
-from dlexp.config_checks import check_config
+from dlexp.build import build_parts, make_backend
+from dlexp.cli import report_user_errors, run_cli
 from dlexp.data import BatchSampler, load_cifar10
-from dlexp.errors import ConfigError, DlexpError
-from dlexp.loop import FitResult, Schedule, fit
+from dlexp.errors import ConfigError
+from dlexp.loop import FitResult, LoopSchedule, fit
 from dlexp.tensorboard_log import TensorBoardLogger
 from dlexp.timing import mark_run_end, startup_origin
 
@@ -45,6 +44,8 @@ def _load_data(cfg: DictConfig):
         url=d.url,
         md5=d.md5,
         cache_dir="default" if d.cache else None,
+        train_subset=d.train_subset,
+        eval_subset=d.eval_subset,
     )
 
 
@@ -85,7 +86,7 @@ def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator
 
 
 def train(cfg: DictConfig) -> float:
-    """Seed, build data/model/optimizer/logger, run the loop; return the optimised metric."""
+    """Seed, build model/optimizer/schedule, then data and backend; run the loop."""
     try:
         return _run(cfg)
     finally:
@@ -93,20 +94,23 @@ def train(cfg: DictConfig) -> float:
 
 
 def _run(cfg: DictConfig) -> float:
-    entry = check_config(cfg)
-    out = _output_dir(cfg)
     random.seed(cfg.seed)
     model_rng, sampler_rng = seed_generators(cfg.seed)
+    # Everything that can refuse the config is built before the data is read.
+    parts = build_parts(cfg, model_rng)
+    loop_schedule = LoopSchedule(
+        cfg.max_steps, cfg.eval_freq, cfg.log_freq, cfg.batch_size, cfg.eval_batch_size
+    )
+    out = _output_dir(cfg)
     data = _load_data(cfg)
-    backend = build_backend(cfg, entry, data, model_rng)
+    backend = make_backend(parts, data, cfg)
     sampler = BatchSampler(len(data.train), cfg.batch_size, sampler_rng)
-    schedule = Schedule(cfg.max_steps, cfg.eval_freq, cfg.log_freq)
     logger = TensorBoardLogger(out)
     start = time.time()
     startup_s = start - startup_origin()
     try:
         result = fit(
-            backend, sampler, schedule, logger, cfg.optimized_metric, progress=cfg.progress
+            backend, sampler, loop_schedule, logger, cfg.optimized_metric, progress=cfg.progress
         )
         wall = time.time() - start
         logger.hparams(flat_hparams(cfg), sorted(result.final))
@@ -130,10 +134,11 @@ def _run(cfg: DictConfig) -> float:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dlexp.conf", config_name="train")
-def main(cfg: DictConfig) -> float:
-    """`dlexp-train [overrides]`: user errors become one line on stderr and exit status 2."""
-    try:
-        return train(cfg)
-    except DlexpError as err:
-        print(f"dlexp-train: error: {err}", file=sys.stderr)
-        sys.exit(2)
+@report_user_errors("dlexp-train")
+def _hydra_main(cfg: DictConfig) -> float:
+    return train(cfg)
+
+
+def main() -> None:
+    """`dlexp-train [overrides]`: user errors, Hydra's included, are one line and exit status 2."""
+    run_cli(_hydra_main, prog="dlexp-train")

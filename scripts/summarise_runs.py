@@ -6,15 +6,14 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
+from dlexp.run_folder import read_overrides
 
 COLUMNS = ("val/accuracy", "test/accuracy", "best val/accuracy", "best_step", "wall_s")
 
 
 def row(run: Path) -> list[str]:
     metrics = json.loads((run / "metrics.json").read_text())
-    overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
-    shown = " ".join(o for o in overrides if not o.startswith(("task_name", "progress")))
+    shown = " ".join(read_overrides(run))
     values = [
         metrics["final"].get("val/accuracy"),
         metrics["final"].get("test/accuracy"),

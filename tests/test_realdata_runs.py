@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from dlexp.backends import build_backend
-from dlexp.config_checks import check_config
+from dlexp.build import build_parts, make_backend
 from dlexp.data import BatchSampler, load_cifar10
 from dlexp.train import seed_generators, train
 from tests.conftest import compose_train
@@ -51,9 +50,8 @@ def thirty_step_losses(real_cifar, norm: str, data) -> np.ndarray:
         [f"data.root={real_cifar}", "model=convnet", f"norm={norm}", "device=cpu", "seed=3",
          "log_freq=1", "output_dir=/unused"]
     )  # fmt: skip
-    entry = check_config(cfg)
     model_rng, sampler_rng = seed_generators(cfg.seed)  # as train() does
-    backend = build_backend(cfg, entry, data, model_rng)  # seeds torch from cfg.seed
+    backend = make_backend(build_parts(cfg, model_rng), data, cfg)  # seeds torch from cfg.seed
     sampler = BatchSampler(len(data.train), cfg.batch_size, sampler_rng)
     losses = []
     for _ in range(30):

@@ -16,7 +16,7 @@ from dlexp.train import train
 from tests.conftest import compose_train
 
 CONF = Path(__file__).parents[1] / "conf"
-GROUPS = ("model", "optim", "norm", "data", "experiment")
+GROUPS = ("model", "optim", "norm", "sched", "data", "experiment", "debug", "protocol")
 
 
 def group_options(group: str) -> list[str]:
@@ -25,9 +25,10 @@ def group_options(group: str) -> list[str]:
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in group_options(g)])
 def test_every_option_composes(group, option):
-    cfg = compose_train([f"{group}={option}", "output_dir=/tmp/unused"])
+    extra = ["model.name=dlexp.models.torch_mlp:torch_mlp"] if option == "custom" else []
+    cfg = compose_train([f"{group}={option}", *extra, "output_dir=/tmp/unused"])
     assert OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
-    if group in ("model", "optim", "norm"):
+    if group in ("optim", "norm", "sched") or (group == "model" and option != "custom"):
         assert cfg[group].name == option
 
 
@@ -99,23 +100,34 @@ def test_course_flags_map_to_single_overrides():
 
 BAD_INPUTS = [
     (["model.name=resnet"], "unknown model 'resnet'; known models: convnet, numpy_mlp, torch_mlp"),
-    (["optim.name=rmsprop"], "optimizer 'rmsprop' is not available .* choose one of sgd, adam"),
-    (["norm.name=layer_norm"], "unknown norm 'layer_norm'; known norms"),
-    (["optim.lr=0"], "optim.lr must be > 0"),
-    (["optim.lr=-1"], "optim.lr must be > 0"),
-    (["max_steps=0"], "max_steps must be > 0"),
-    (["batch_size=0"], r"batch_size must be in \[1, 49950\]"),
-    (["batch_size=49951"], r"batch_size must be in \[1, 49950\]"),
-    (["model.n_hidden=[100,0]"], "n_hidden must be a list of positive integers"),
-    (["model.n_hidden=[-3]"], "n_hidden must be a list of positive integers"),
+    (
+        ["optim.name=rmsprop"],
+        "optimizer 'rmsprop' is not available .* one of adam, adamw, sgd",
+    ),
+    (["model=torch_mlp", "norm.name=layer_norm"], "unknown norm 'layer_norm'; known norms"),
+    (["optim.lr=0"], r"optim \(sgd\): learning rate must be > 0"),
+    (["optim.lr=-1"], r"optim \(sgd\): learning rate must be > 0"),
+    (["model=torch_mlp", "optim.lr=-1"], r"optim \(sgd\): Invalid learning rate: -1"),
+    (["optim.nesterov=true"], "Nesterov momentum requires a momentum"),
+    (["max_steps=0"], "max_steps must be >= 1"),
+    (["eval_freq=0"], "eval_freq must be >= 1"),
+    (["batch_size=0"], "batch_size must be >= 1"),
+    (["model.n_hidden=[100,0]"], "hidden sizes must be positive"),
+    (["model.n_hidden=[1.5]"], r"model numpy_mlp: n_hidden\[0\]: Value '1.5'"),
     (["device=cuda"], "numpy_mlp is a NumPy model and runs on the CPU only"),
-    (["device=tpu"], "device must be one of auto, cpu, cuda, mps"),
+    (["model=torch_mlp", "device=tpu"], "device must be one of auto, cpu, cuda, mps"),
+    (["model=torch_mlp", "precision=fp16"], "precision must be one of fp32, bf16"),
     (["norm=custom_bn"], "numpy_mlp has no norm layers; use norm=none"),
-    (["model.neg_slope=-0.1"], "neg_slope must be >= 0"),
+    (["model.neg_slope=-0.1"], "neg_slope >= 0, got -0.1"),
     (["optimized_metric=test/accuracy"], "test metric"),
     (["data.validation_size=0"], "needs a validation split"),
+    (["data.validation_size=-1"], "data.validation_size must be >= 0"),
     (["data.preprocess=whiten"], "data.preprocess must be one of"),
-    (["+model.depth=3"], "model numpy_mlp has no argument"),
+    (["data.eval_subset=0"], "data.eval_subset must be an integer >= 1"),
+    (["+model.depth=3"], "model numpy_mlp has no key 'depth'"),
+    (["+optim.lrr=1"], "optim .sgd. has no key 'lrr'; did you mean lr"),
+    (["sched=cosine", "sched.warmup_steps=2000"], r"warmup_steps \(2000\) must be less than"),
+    (["sched=step", "sched.step_size=0"], "step_size"),
 ]
 
 
@@ -123,8 +135,14 @@ BAD_INPUTS = [
 def test_bad_input_is_refused_before_any_work(tiny_cfg, tmp_path, overrides, message):
     cfg = tiny_cfg(*overrides)
     cfg.data.root = str(tmp_path / "no-data-here")  # proves no data was touched first
+    cfg.data.download = False
     with pytest.raises(ConfigError, match=message):
         train(cfg)
+
+
+def test_a_batch_larger_than_the_training_split_is_refused(tiny_cfg):
+    with pytest.raises(ConfigError, match=r"batch_size must be in \[1, 250\]"):
+        train(tiny_cfg("batch_size=251"))
 
 
 def test_empty_hidden_list_is_a_linear_classifier(tiny_cfg):
@@ -139,7 +157,9 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["dlexp-train: error: optim.lr must be > 0, got -1"]
+    assert proc.stderr.strip().splitlines() == [
+        "dlexp-train: error: optim (sgd): learning rate must be > 0, got -1.0"
+    ]
     assert "Traceback" not in proc.stdout + proc.stderr
 
 

@@ -12,7 +12,7 @@ from dlexp.train import train
 from tests.test_train_numpy import read_scalars
 
 NORMS = ("none", "torch_bn", "autograd_bn", "custom_bn")
-OPTIMS = ("sgd", "adam")
+OPTIMS = ("sgd", "adam", "adamw")
 VALID = [("numpy_mlp", "none", o) for o in OPTIMS] + [
     (m, n, o) for m in ("torch_mlp", "convnet") for n in NORMS for o in OPTIMS
 ]

@@ -6,7 +6,16 @@ import numpy as np
 
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
-from dlexp.numpy_nn import softmax_cross_entropy
+from dlexp.numpy_nn import SGD, Adam, AdamW, softmax_cross_entropy
+from dlexp.numpy_nn.schedules import make_numpy_scheduler as make_scheduler
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+__all__ = ["OPTIMIZERS", "Backend", "make_scheduler", "prepare_device"]
+
+
+def prepare_device(device: str, precision: str, seed: int, deterministic: bool) -> str:
+    """NumPy runs on the CPU (config_checks refuses other devices) and is always deterministic."""
+    return "cpu"
 
 
 def flatten(images: np.ndarray) -> np.ndarray:
@@ -14,12 +23,23 @@ def flatten(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), int(np.prod(images.shape[1:])))
 
 
-class NumpyBackend:
+class Backend:
     """Flattened float arrays on the host; batches gathered into one preallocated buffer."""
 
-    def __init__(self, model, optimizer, data: CIFAR10Data, batch_size: int, eval_batch_size: int):
+    def __init__(
+        self,
+        model,
+        optimizer,
+        scheduler,
+        data: CIFAR10Data,
+        *,
+        device: str = "cpu",
+        batch_size: int,
+        eval_batch_size: int,
+        precision: str = "fp32",
+    ):
         dtype = model.linears[0].params["weight"].dtype
-        self.model, self.optimizer = model, optimizer
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.eval_batch_size = eval_batch_size
         self.splits = {
             name: (flatten(split.images).astype(dtype, copy=False), split.labels)
@@ -39,6 +59,8 @@ class NumpyBackend:
         loss, dlogits = softmax_cross_entropy(logits, y)
         self.model.backward_logits(dlogits)
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         self._loss_sum += loss * len(y)
         self._correct += int(np.count_nonzero(logits.argmax(axis=1) == y))
         self._seen += len(y)

@@ -9,15 +9,23 @@ import numpy as np
 import torch
 from torch.nn import functional
 
+from dlexp.backends.torch_schedules import make_torch_scheduler as make_scheduler
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
 from dlexp.errors import ConfigError
+
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16")
+__all__ = ["OPTIMIZERS", "Backend", "make_scheduler", "prepare_device"]
 
 
 def resolve_device(name: str) -> torch.device:
     """`auto` picks CUDA, then MPS, then CPU; an absent device is a clear error."""
     cuda_ok = torch.cuda.is_available()
     mps_ok = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
     if name == "auto":
         return torch.device("cuda" if cuda_ok else "mps" if mps_ok else "cpu")
     if name == "cuda" and not cuda_ok:
@@ -39,19 +47,32 @@ def seed_torch(seed: int, deterministic: bool) -> None:
     torch.backends.cudnn.benchmark = not deterministic
 
 
-class TorchBackend:
+def prepare_device(device: str, precision: str, seed: int, deterministic: bool) -> torch.device:
+    """Resolve the device and check the precision, then seed torch for a reproducible init."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    resolved = resolve_device(device)
+    seed_torch(seed, deterministic)
+    return resolved
+
+
+class Backend:
     """Trains an nn.Module with cross-entropy; no DataLoader, no per-step host copy or sync."""
 
     def __init__(
         self,
         model,
         optimizer,
+        scheduler,
         data: CIFAR10Data,
+        *,
         device: torch.device,
+        batch_size: int,
         eval_batch_size: int,
         precision: str = "fp32",
     ):
         self.model, self.optimizer, self.device = model.to(device).train(), optimizer, device
+        self.scheduler = scheduler
         self.eval_batch_size = eval_batch_size
         self.splits = {
             name: (
@@ -88,6 +109,8 @@ class TorchBackend:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         with torch.no_grad():
             self._loss_sum += loss.detach() * len(y)
             self._correct += (logits.argmax(dim=1) == y).sum()

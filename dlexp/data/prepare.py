@@ -88,6 +88,18 @@ def _check_subset(name: str, n: int | None) -> int | None:
     return int(n)
 
 
+def check_preparation(
+    validation_size: int, preprocess: str, train_subset: int | None, eval_subset: int | None
+) -> None:
+    """The checks of `prepare`'s arguments that need no data, so a run can fail before reading."""
+    if validation_size < 0:
+        raise ConfigError(f"data.validation_size must be >= 0, got {validation_size}")
+    if preprocess not in PREPROCESSING:
+        raise ConfigError(f"data.preprocess must be one of {PREPROCESSING}, got {preprocess!r}")
+    _check_subset("train_subset", train_subset)
+    _check_subset("eval_subset", eval_subset)
+
+
 def prepare(
     raw: RawCIFAR10,
     validation_size: int = 5000,
@@ -102,11 +114,10 @@ def prepare(
             statistics still come from the whole training split, so numbers stay comparable.
         eval_subset: keep only the first n validation and n test images.
     """
+    check_preparation(validation_size, preprocess, train_subset, eval_subset)
     n_train = len(raw.train_x)
-    if not 0 <= validation_size < n_train:
+    if validation_size >= n_train:
         raise ConfigError(f"data.validation_size must be in [0, {n_train}), got {validation_size}")
-    if preprocess not in PREPROCESSING:
-        raise ConfigError(f"data.preprocess must be one of {PREPROCESSING}, got {preprocess!r}")
     keep_train = slice(_check_subset("train_subset", train_subset))  # slice(None): all
     keep_eval = slice(_check_subset("eval_subset", eval_subset))
     val_u8, train_u8 = raw.train_x[:validation_size], raw.train_x[validation_size:]
@@ -148,6 +159,7 @@ def load_cifar10(
     `root=None` is `default_data_root()`; `cache_dir=None` skips the array cache; the subsets
     are those of `prepare`.
     """
+    check_preparation(validation_size, preprocess, train_subset, eval_subset)  # before any I/O
     batches_dir = find_batches_dir(root, download=download, url=url, md5=md5)
     cache = default_cache_dir() if cache_dir == "default" else cache_dir
     raw = load_raw_cifar10(batches_dir, cache_dir=cache)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
@@ -70,6 +72,8 @@ class ConvNet(nn.Module):
 
 
 @register_model("convnet", backend="torch")
-def convnet(n_channels: int = 3, n_classes: int = 10, norm="torch_bn") -> ConvNet:
+def convnet(
+    n_channels: int = 3, n_classes: int = 10, norm: str | Mapping | NormFactory | None = "torch_bn"
+) -> ConvNet:
     """The Table 1 ConvNet."""
     return ConvNet(n_channels, n_classes, norm=norm)

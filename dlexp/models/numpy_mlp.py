@@ -11,7 +11,7 @@ from dlexp.numpy_nn import MLP
 @register_model("numpy_mlp", backend="numpy")
 def numpy_mlp(
     n_inputs: int = 3072,
-    n_hidden=(100,),
+    n_hidden: list[int] = (100,),
     n_classes: int = 10,
     neg_slope: float = 0.02,
     dtype: str = "float32",

@@ -1,7 +1,8 @@
 """A model registry in the manner of timm: register_model / create_model / list_models.
 
 Built-in models live in their own modules and are imported on first use, so the NumPy path
-never pays for `import torch`.
+never pays for `import torch`. A user's own package adds models without touching dlexp, either
+by an entry point in the `dlexp.models` group or by naming the factory as `module:factory`.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 
 from dlexp.errors import ConfigError
 
 BACKENDS = ("numpy", "torch")
+ENTRY_POINT_GROUP = "dlexp.models"  # [project.entry-points."dlexp.models"] name = "pkg.mod:factory"
 _BUILTIN_MODULES = {
     "numpy_mlp": "dlexp.models.numpy_mlp",
     "torch_mlp": "dlexp.models.torch_mlp",
@@ -39,24 +42,57 @@ def register_model(name: str, backend: str) -> Callable[[Callable], Callable]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
         _REGISTRY[name] = ModelEntry(name, backend, factory)
+        factory.dlexp_backend = backend  # read when the factory is reached by another name
         return factory
 
     return decorate
 
 
+def _plugin_names() -> list[str]:
+    return [ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)]
+
+
+def _load_factory(name: str) -> Callable | None:
+    """The factory behind an entry point or a `module:factory` name; None when neither."""
+    if ":" in name:
+        module_name, _, attribute = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise ConfigError(f"model {name!r}: cannot import {module_name}: {err}") from None
+        factory = getattr(module, attribute, None)
+        if not callable(factory):
+            raise ConfigError(f"model {name!r}: {module_name} has no callable {attribute!r}")
+        return factory
+    for point in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        try:
+            return point.load()
+        except Exception as err:  # a broken plugin must not take the whole CLI down
+            message = f"{type(err).__name__}: {err}".splitlines()[0]
+            raise ConfigError(f"model {name!r} (entry point {point.value}): {message}") from None
+    return None
+
+
 def list_models() -> list[str]:
-    """Every registered model name, built-ins included, sorted."""
+    """Every model name: built-ins and those registered by installed packages, sorted."""
     for module in _BUILTIN_MODULES.values():
         importlib.import_module(module)
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(_plugin_names()))
 
 
 def get_model_entry(name: str) -> ModelEntry:
-    """The entry for `name`, importing its built-in module if needed."""
+    """The entry for `name`: a built-in, a registered or entry-point model, or `module:factory`."""
     if name not in _REGISTRY and name in _BUILTIN_MODULES:
         importlib.import_module(_BUILTIN_MODULES[name])
     if name not in _REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+        factory = _load_factory(name)
+        if factory is None:
+            known = ", ".join(list_models())
+            raise ConfigError(
+                f"unknown model {name!r}; known models: {known}, or a module:factory name"
+            )
+        backend = getattr(factory, "dlexp_backend", "torch")  # plain factories build nn.Modules
+        _REGISTRY[name] = ModelEntry(name, backend, factory)
     return _REGISTRY[name]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -70,13 +70,13 @@ class MLP(nn.Module):
 
 @register_model("torch_mlp", backend="torch")
 def torch_mlp(
-    n_inputs=3072,
-    n_hidden=(100,),
-    n_classes=10,
-    neg_slope=0.02,
-    norm=None,
-    dropout=0.0,
-    init="default",
+    n_inputs: int = 3072,
+    n_hidden: list[int] = (100,),
+    n_classes: int = 10,
+    neg_slope: float = 0.02,
+    norm: str | Mapping | NormFactory | None = None,
+    dropout: float = 0.0,
+    init: str = "default",
 ) -> MLP:
     """The torch MLP with the seed's argument names."""
     return MLP(

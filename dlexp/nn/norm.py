@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 
 from torch import nn
@@ -30,10 +30,20 @@ def make_norm(name: str, num_features: int, dim: int, eps: float = 1e-5, momentu
     raise ConfigError(f"unknown norm {name!r}; known norms: {', '.join(NORMS)}")
 
 
-def norm_factory(norm: str | NormFactory | None, eps: float = 1e-5, momentum: float = 0.1):
-    """Turn a norm name (or None) into a (num_features, dim) -> layer callable."""
+def norm_factory(
+    norm: str | Mapping | NormFactory | None, eps: float = 1e-5, momentum: float = 0.1
+) -> NormFactory:
+    """A (num_features, dim) -> layer callable from a norm name, None, or the norm group's keys
+    ({"name": ..., "eps": ..., "momentum": ...})."""
     if callable(norm):
         return norm
+    if isinstance(norm, Mapping):
+        unknown = sorted(set(norm) - {"name", "eps", "momentum"})
+        if unknown:
+            raise ConfigError(
+                f"norm has no key(s) {', '.join(unknown)}; it takes name, eps, momentum"
+            )
+        return norm_factory(norm.get("name"), norm.get("eps", eps), norm.get("momentum", momentum))
     name = "none" if norm is None else norm
     if name not in NORMS:
         raise ConfigError(f"unknown norm {name!r}; known norms: {', '.join(NORMS)}")

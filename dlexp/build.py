@@ -1,0 +1,93 @@
+"""The build path of a run, in order: model, optimizer, schedule; then, given data, the backend.
+
+Each step calls a constructor with its config group's keys (config keys equal constructor
+arguments), so each constructor's own checks are the range rules, reported as one line.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from dlexp.arguments import checked_call
+from dlexp.config_checks import check_config
+from dlexp.data.prepare import CIFAR10Data
+from dlexp.errors import ConfigError
+from dlexp.models.registry import ModelEntry, get_model_entry
+
+
+@dataclass
+class Parts:
+    """What a run builds before it reads any data."""
+
+    entry: ModelEntry
+    backend_module: ModuleType  # dlexp.backends.numpy_backend or .torch_backend
+    device: Any  # "cpu" for NumPy, a torch.device for torch
+    model: Any
+    optimizer: Any
+    scheduler: Any  # None for sched=none
+
+
+def group_arguments(node: DictConfig) -> dict:
+    """A config group's keys except `name`, as plain Python values."""
+    kwargs = OmegaConf.to_container(node, resolve=True)
+    kwargs.pop("name", None)
+    return kwargs
+
+
+def model_arguments(cfg: DictConfig) -> dict:
+    """The model group's keys except `name`; an int n_hidden becomes [n], as the course's flag."""
+    kwargs = group_arguments(cfg.model)
+    if isinstance(kwargs.get("n_hidden"), int):
+        kwargs["n_hidden"] = [kwargs["n_hidden"]]
+    return kwargs
+
+
+def make_optimizer(table: dict, optim: DictConfig, model, backend: str):
+    """`table[optim.name](model.parameters(), **optim's other keys)`."""
+    if optim.name not in table:
+        raise ConfigError(
+            f"optimizer {optim.name!r} is not available on the {backend} backend; "
+            f"choose one of {', '.join(sorted(table))}"
+        )
+    factory = functools.partial(table[optim.name], model.parameters())
+    return checked_call(factory, f"optim ({optim.name})", group_arguments(optim))
+
+
+def build_parts(cfg: DictConfig, model_rng: np.random.Generator) -> Parts:
+    """config -> model -> optimizer -> schedule; every config error surfaces here."""
+    entry = get_model_entry(cfg.model.name)
+    check_config(cfg, entry)
+    backend_module = importlib.import_module(f"dlexp.backends.{entry.backend}_backend")
+    device = backend_module.prepare_device(cfg.device, cfg.precision, cfg.seed, cfg.deterministic)
+    runtime = {"rng": model_rng} if entry.backend == "numpy" else {}  # torch was seeded above
+    model = checked_call(entry.factory, f"model {entry.name}", model_arguments(cfg), **runtime)
+    optimizer = make_optimizer(backend_module.OPTIMIZERS, cfg.optim, model, entry.backend)
+    scheduler = checked_call(
+        backend_module.make_scheduler,
+        f"sched ({cfg.sched.name})",
+        {"name": cfg.sched.name, **group_arguments(cfg.sched)},
+        optimizer=optimizer,
+        total_steps=cfg.max_steps,
+    )
+    return Parts(entry, backend_module, device, model, optimizer, scheduler)
+
+
+def make_backend(parts: Parts, data: CIFAR10Data, cfg: DictConfig):
+    """The loop's backend: the model, optimizer and schedule with the data in place."""
+    return parts.backend_module.Backend(
+        parts.model,
+        parts.optimizer,
+        parts.scheduler,
+        data,
+        device=parts.device,
+        batch_size=cfg.batch_size,
+        eval_batch_size=cfg.eval_batch_size,
+        precision=cfg.precision,
+    )

@@ -1,0 +1,122 @@
+"""Console entry points around Hydra's main: user errors as one line on stderr, exit status 2.
+
+Hydra composes the config, and handles `--version`, before the decorated function runs, and
+prints its own errors over several lines. So the command is a plain function that asks Hydra to
+raise (HYDRA_FULL_ERROR), and turns each user error into one line. HYDRA_FULL_ERROR=1 set by the
+user still shows the whole traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+from collections.abc import Callable
+
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+import dlexp
+from dlexp.arguments import closest
+from dlexp.errors import DlexpError
+
+USER_ERRORS = (DlexpError, HydraException, OmegaConfBaseException)
+_USER_FULL_ERROR = "DLEXP_USER_HYDRA_FULL_ERROR"  # the user's own HYDRA_FULL_ERROR, kept aside
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _missing_option(err: MissingConfigException) -> str:
+    """`model=foo`: name the group and list its options."""
+    path = err.missing_cfg_file or ""
+    group, _, option = path.rpartition("/")
+    if group and err.options is not None:
+        hint = closest(option, err.options)
+        return f"unknown {group} option {option!r}{hint}; choose one of {', '.join(err.options)}"
+    return _first_line(str(err))
+
+
+def _omegaconf_error(err: OmegaConfBaseException, context: str = "") -> str:
+    """A type or key error from OmegaConf: the key, what was wrong, and the nearest known key."""
+    key = getattr(err, "full_key", None) or getattr(err, "key", None) or ""
+    message = _first_line(getattr(err, "msg", None) or str(err))
+    missing = re.search(r"Missing mandatory value: ([\w.]+)", str(err))
+    if missing:  # `???` in a config, such as model=custom's model.name
+        return f"{missing[1]} needs a value: add {missing[1]}=<value> to the command line"
+    parent = getattr(err, "parent_node", None)
+    hint = ""
+    if (
+        isinstance(err, (ConfigKeyError, ConfigAttributeError))
+        and parent is not None
+        and hasattr(parent, "keys")
+    ):
+        hint = closest(str(err.key), [str(k) for k in parent])
+    where = f"{context}: " if context else (f"{key}: " if key else "")
+    return f"{where}{message}{hint}"
+
+
+def one_line(err: BaseException) -> str:
+    """The one-line message for a user error, Hydra's and OmegaConf's included."""
+    if isinstance(err, MissingConfigException):
+        return _missing_option(err)
+    if isinstance(err, OverrideParseException):
+        return f"cannot parse the override: {_first_line(str(err))}"
+    cause = err.__cause__ or err.__context__
+    if isinstance(err, HydraException) and isinstance(cause, OmegaConfBaseException):
+        context = _first_line(str(err)).removeprefix("Error merging override ")
+        if context.startswith("Could not override"):
+            context = f"unknown key {getattr(cause, 'full_key', '')!r}"
+        return _omegaconf_error(cause, context)
+    if isinstance(err, OmegaConfBaseException):
+        return _omegaconf_error(err)
+    return _first_line(str(err)) or type(err).__name__
+
+
+def report_user_errors(prog: str):
+    """Decorator for the job function: a user error is one line and exit 2, inside Hydra's job
+    (where Hydra would print its own line first); HYDRA_FULL_ERROR=1 keeps the traceback."""
+
+    def decorate(job: Callable) -> Callable:
+        @functools.wraps(job)
+        def wrapped(*args, **kwargs):
+            try:
+                return job(*args, **kwargs)
+            except USER_ERRORS as err:
+                if _user_wants_trace():
+                    raise
+                print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+                sys.exit(2)
+
+        return wrapped
+
+    return decorate
+
+
+def _user_wants_trace() -> bool:
+    return os.environ.get(_USER_FULL_ERROR, os.environ.get("HYDRA_FULL_ERROR")) == "1"
+
+
+def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
+    """Run a @hydra.main function as a command; user errors exit 2 with one line on stderr."""
+    if "--version" in sys.argv[1:]:
+        print(f"{prog} (dlexp) {dlexp.__version__}")
+        return
+    previous = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ[_USER_FULL_ERROR] = previous or ""
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing several lines
+    try:
+        hydra_main()
+    except USER_ERRORS as err:
+        if _user_wants_trace():
+            raise
+        print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        os.environ.pop(_USER_FULL_ERROR, None)
+        if previous is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = previous

@@ -1,0 +1,167 @@
+"""The dlexp-train command: every user error is one line and exit 2; --help, --version; models
+from a package outside dlexp."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import dlexp
+from dlexp.train import main
+
+CLOSED_PORT_URL = "http://127.0.0.1:9/cifar-10-python.tar.gz"  # port 9 (discard): refused
+
+
+def run_main(argv: list[str]) -> tuple[int, str, str]:
+    """dlexp-train in this process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.argv
+    sys.argv = ["dlexp-train", *argv]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        sys.argv = saved
+    return code, out.getvalue(), err.getvalue()
+
+
+# (overrides, a fragment of the one line). {empty} is a folder with no data in it.
+CASES = [
+    # the issue's "Why": wrong types, unknown option, unknown key, key added with +
+    (["max_steps=abc"], "max_steps=abc: Value 'abc' of type 'str' could not be converted to Int"),
+    (["optim.lr=abc"], "optim.lr=abc: Value 'abc' of type 'str' could not be converted to Float"),
+    (["seed=abc"], "seed=abc: Value 'abc' of type 'str' could not be converted to Integer"),
+    (["max_steps=1.5"], "max_steps=1.5: Value '1.5' of type 'float' could not be converted to Int"),
+    (["model=foo"], "unknown model option 'foo'; choose one of convnet, custom, numpy_mlp"),
+    (["optim=adamx"], "unknown optim option 'adamx'; did you mean adam?; choose one of adam"),
+    (["optim.lrr=1"], "unknown key 'optim.lrr': Key 'lrr' not in 'SGDConfig'; did you mean lr?"),
+    (["+optim.lrr=1"], "optim (sgd) has no key 'lrr'; did you mean lr? (it takes lr, momentum"),
+    (["maxsteps=5"], "unknown key 'maxsteps': Key 'maxsteps' not in 'TrainConfig'; did you mean"),
+    (["data.validation_size=abc"], "data.validation_size=abc: Value 'abc' of type 'str'"),
+    (["max_steps=["], "cannot parse the override"),
+    # ranges, from the constructors
+    (["optim.lr=-1"], "optim (sgd): learning rate must be > 0, got -1.0"),
+    (["model=torch_mlp", "optim.lr=-1"], "optim (sgd): Invalid learning rate: -1.0"),
+    (["max_steps=0"], "max_steps must be >= 1, got 0"),
+    (["model.n_hidden=[1.5]"], "model numpy_mlp: n_hidden[0]: Value '1.5' of type 'float'"),
+    (["+model.depth=3"], "model numpy_mlp has no key 'depth' (it takes dtype, init_std"),
+    (["sched=cosine", "sched.warmup_steps=1500"], "warmup_steps (1500) must be less than max"),
+    (["model=torch_mlp", "device=tpu"], "device must be one of auto, cpu, cuda, mps, got 'tpu'"),
+    (["model=torch_mlp", "device=cuda"], "device=cuda requested but CUDA is not available"),
+    # rules that cross groups
+    (["norm=torch_bn"], "numpy_mlp has no norm layers; use norm=none"),
+    (["device=cuda"], "numpy_mlp is a NumPy model and runs on the CPU only"),
+    (["optimized_metric=test/accuracy"], "is a test metric: test data is reported, never"),
+    # models from elsewhere
+    (["model=custom"], "model.name needs a value: add model.name=<value>"),
+    (["model=custom", "model.name=no_such_pkg.models:f"], "cannot import no_such_pkg.models"),
+    (["model.name=resnet"], "unknown model 'resnet'; known models: convnet, numpy_mlp"),
+    # data
+    (["data.root={empty}", "data.download=false"], "CIFAR-10 not found: looked for data_batch_1"),
+    (["data.root={empty}", f"data.url={CLOSED_PORT_URL}"], "and downloading http://127.0.0.1:9"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "fragment"), CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_every_user_error_is_one_line_and_exit_2(tmp_path, overrides, fragment):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = [o.format(empty=empty) for o in overrides]
+    code, out, err = run_main([*argv, "progress=false", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert code == 2, (out, err)
+    assert err.count("\n") == 1 and err.startswith("dlexp-train: error: "), err
+    assert fragment in err, err
+    assert "Traceback" not in out + err and "../shared" not in err
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_hydra_full_error_still_shows_the_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "dlexp", "optim.lrr=1", f"hydra.run.dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**_clean_env(), "HYDRA_FULL_ERROR": "1"},
+    )
+    assert proc.returncode == 1 and "Traceback" in proc.stderr
+
+
+def test_help_is_dlexps_own_and_version_is_the_packages():
+    code, out, _ = run_main(["--help"])
+    assert code == 0 and out.startswith("dlexp-train: train one experiment on CIFAR-10")
+    for group in ("model: convnet, custom, numpy_mlp, torch_mlp", "optim: adam, adamw, sgd"):
+        assert group in out
+    assert "sched: cosine, none, onecycle, step" in out and "debug: fast, overfit" in out
+    assert out.count("dlexp-train ") >= 4  # the usage line and three example commands
+    code, out, _ = run_main(["--version"])
+    assert (code, out.strip()) == (0, f"dlexp-train (dlexp) {dlexp.__version__}")
+
+
+def _clean_env() -> dict:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+
+
+def _write_user_package(site: Path) -> None:
+    """A package outside dlexp with one torch model, registered by an entry point."""
+    (site / "tiny_models").mkdir(parents=True)
+    (site / "tiny_models" / "__init__.py").write_text(
+        textwrap.dedent(
+            """
+            from torch import nn
+
+            def tiny_mlp(width: int = 8, n_classes: int = 10):
+                return nn.Sequential(
+                    nn.Flatten(), nn.Linear(3072, width), nn.ReLU(), nn.Linear(width, n_classes)
+                )
+            """
+        )
+    )
+    info = site / "tiny_models-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-models\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[dlexp.models]\ntiny = tiny_models:tiny_mlp\n")
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny_models:tiny_mlp"])
+def test_a_model_from_a_users_package_trains_by_name(tmp_path, tiny_cifar, name):
+    site = tmp_path / "site"
+    _write_user_package(site)
+    run = tmp_path / "run"
+    args = [
+        "model=custom", f"model.name={name}", "+model.width=16", f"data.root={tiny_cifar}",
+        "data.validation_size=50", "batch_size=20", "max_steps=4", "eval_freq=2",
+        "progress=false", "device=cpu", f"hydra.run.dir={run}",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "dlexp", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**_clean_env(), "PYTHONPATH": str(site)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == 4 and 0 <= metrics["final"]["val/accuracy"] <= 1
+    typo = subprocess.run(
+        [sys.executable, "-m", "dlexp", *args, "+model.widht=3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**_clean_env(), "PYTHONPATH": str(site)},
+    )
+    assert typo.returncode == 2
+    assert typo.stderr.strip().endswith(
+        f"model {name} has no key 'widht'; did you mean width? (it takes n_classes, width)"
+    )
