@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
-import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -45,10 +44,11 @@ def _checkable(annotation) -> bool:
 
 
 def _check_types(factory: Callable, group: str, kwargs: dict) -> None:
-    try:
-        hints = typing.get_type_hints(factory)
+    try:  # the signature's annotations: for a class, those of __init__
+        params = inspect.signature(factory, eval_str=True).parameters
     except Exception:  # a user's annotation we cannot resolve: leave types to the constructor
         return
+    hints = {n: p.annotation for n, p in params.items() if p.annotation is not p.empty}
     fields = [(n, hints[n]) for n in kwargs if n in hints and _checkable(hints[n])]
     if not fields:
         return
@@ -65,7 +65,7 @@ def checked_call(factory: Callable, group: str, kwargs: dict, **runtime: Any):
     accepted, takes_any = _accepted(factory)
     configurable = accepted - set(runtime)
     for name in sorted(kwargs):
-        if name not in accepted and not takes_any:
+        if (name not in accepted and not takes_any) or name in runtime:
             takes = ", ".join(sorted(configurable)) or "no arguments"
             raise ConfigError(
                 f"{group} has no key {name!r}{closest(name, configurable)} (it takes {takes})"
@@ -77,4 +77,4 @@ def checked_call(factory: Callable, group: str, kwargs: dict, **runtime: Any):
         raise
     except (ValueError, TypeError) as err:  # the constructor's own range and type checks
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"{group}: {message}") from None
+        raise ConfigError(f"{group}: {message}") from err  # the chain is for HYDRA_FULL_ERROR

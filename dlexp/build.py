@@ -41,10 +41,11 @@ def group_arguments(node: DictConfig) -> dict:
     return kwargs
 
 
-def model_arguments(cfg: DictConfig) -> dict:
-    """The model group's keys except `name`; an int n_hidden becomes [n], as the course's flag."""
+def model_arguments(cfg: DictConfig, entry: ModelEntry) -> dict:
+    """The model group's keys except `name`; for the built-in MLPs an int n_hidden becomes [n],
+    as the course's --dnn_hidden_units flag allowed."""
     kwargs = group_arguments(cfg.model)
-    if isinstance(kwargs.get("n_hidden"), int):
+    if isinstance(kwargs.get("n_hidden"), int) and entry.name in ("numpy_mlp", "torch_mlp"):
         kwargs["n_hidden"] = [kwargs["n_hidden"]]
     return kwargs
 
@@ -56,8 +57,11 @@ def make_optimizer(table: dict, optim: DictConfig, model, backend: str):
             f"optimizer {optim.name!r} is not available on the {backend} backend; "
             f"choose one of {', '.join(sorted(table))}"
         )
+    kwargs = group_arguments(optim)
+    if "betas" in kwargs and len(kwargs["betas"]) != 2:  # torch would fail with an IndexError
+        raise ConfigError(f"optim.betas must be two values, got {kwargs['betas']}")
     factory = functools.partial(table[optim.name], model.parameters())
-    return checked_call(factory, f"optim ({optim.name})", group_arguments(optim))
+    return checked_call(factory, f"optim ({optim.name})", kwargs)
 
 
 def build_parts(cfg: DictConfig, model_rng: np.random.Generator) -> Parts:
@@ -67,7 +71,11 @@ def build_parts(cfg: DictConfig, model_rng: np.random.Generator) -> Parts:
     backend_module = importlib.import_module(f"dlexp.backends.{entry.backend}_backend")
     device = backend_module.prepare_device(cfg.device, cfg.precision, cfg.seed, cfg.deterministic)
     runtime = {"rng": model_rng} if entry.backend == "numpy" else {}  # torch was seeded above
-    model = checked_call(entry.factory, f"model {entry.name}", model_arguments(cfg), **runtime)
+    model = checked_call(
+        entry.factory, f"model {entry.name}", model_arguments(cfg, entry), **runtime
+    )
+    if not callable(getattr(model, "parameters", None)):
+        raise ConfigError(f"model {entry.name} returned a {type(model).__name__}, not a model")
     optimizer = make_optimizer(backend_module.OPTIMIZERS, cfg.optim, model, entry.backend)
     scheduler = checked_call(
         backend_module.make_scheduler,

@@ -15,13 +15,19 @@ import sys
 from collections.abc import Callable
 
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    MissingMandatoryValue,
+    OmegaConfBaseException,
+)
 
 import dlexp
 from dlexp.arguments import closest
 from dlexp.errors import DlexpError
 
-USER_ERRORS = (DlexpError, HydraException, OmegaConfBaseException)
+USER_ERRORS = (DlexpError, HydraException, OmegaConfBaseException)  # while composing
+JOB_USER_ERRORS = (DlexpError, MissingMandatoryValue)  # inside train(): the rest are dlexp bugs
 _USER_FULL_ERROR = "DLEXP_USER_HYDRA_FULL_ERROR"  # the user's own HYDRA_FULL_ERROR, kept aside
 
 
@@ -63,7 +69,8 @@ def one_line(err: BaseException) -> str:
     if isinstance(err, MissingConfigException):
         return _missing_option(err)
     if isinstance(err, OverrideParseException):
-        return f"cannot parse the override: {_first_line(str(err))}"
+        override = getattr(err, "override", None) or ""
+        return f"cannot parse the override {override}: {_first_line(str(err))}".replace(" :", ":")
     cause = err.__cause__ or err.__context__
     if isinstance(err, HydraException) and isinstance(cause, OmegaConfBaseException):
         context = _first_line(str(err)).removeprefix("Error merging override ")
@@ -84,7 +91,7 @@ def report_user_errors(prog: str):
         def wrapped(*args, **kwargs):
             try:
                 return job(*args, **kwargs)
-            except USER_ERRORS as err:
+            except JOB_USER_ERRORS as err:
                 if _user_wants_trace():
                     raise
                 print(f"{prog}: error: {one_line(err)}", file=sys.stderr)

@@ -81,6 +81,8 @@ def _write_metrics(out: Path, cfg: DictConfig, result: FitResult, timing: dict) 
 
 def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     """Independent generators for model init and batch order, both derived from `seed`."""
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
     model_seq, sampler_seq = np.random.SeedSequence(seed).spawn(2)
     return np.random.default_rng(model_seq), np.random.default_rng(sampler_seq)
 

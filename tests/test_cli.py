@@ -48,11 +48,17 @@ CASES = [
     (["+optim.lrr=1"], "optim (sgd) has no key 'lrr'; did you mean lr? (it takes lr, momentum"),
     (["maxsteps=5"], "unknown key 'maxsteps': Key 'maxsteps' not in 'TrainConfig'; did you mean"),
     (["data.validation_size=abc"], "data.validation_size=abc: Value 'abc' of type 'str'"),
-    (["max_steps=["], "cannot parse the override"),
+    (["max_steps=["], "cannot parse the override max_steps=["),
     # ranges, from the constructors
     (["optim.lr=-1"], "optim (sgd): learning rate must be > 0, got -1.0"),
     (["model=torch_mlp", "optim.lr=-1"], "optim (sgd): Invalid learning rate: -1.0"),
     (["max_steps=0"], "max_steps must be >= 1, got 0"),
+    (["seed=-1"], "seed must be >= 0, got -1"),
+    (["optim=adam", "optim.betas=[0.9]"], "optim.betas must be two values, got [0.9]"),
+    (["model=torch_mlp", "optim=adam", "optim.betas=[0.9]"], "optim.betas must be two values"),
+    (["model=torch_mlp", "norm=torch_bn", "norm.eps=-1"], "norm.eps must be > 0, got -1.0"),
+    (["model=convnet", "norm=custom_bn", "norm.momentum=5"], "norm.momentum must be in [0, 1]"),
+    (["+model.rng=1"], "model numpy_mlp has no key 'rng'"),
     (["model.n_hidden=[1.5]"], "model numpy_mlp: n_hidden[0]: Value '1.5' of type 'float'"),
     (["+model.depth=3"], "model numpy_mlp has no key 'depth' (it takes dtype, init_std"),
     (["sched=cosine", "sched.warmup_steps=1500"], "warmup_steps (1500) must be less than max"),
@@ -66,6 +72,8 @@ CASES = [
     (["model=custom"], "model.name needs a value: add model.name=<value>"),
     (["model=custom", "model.name=no_such_pkg.models:f"], "cannot import no_such_pkg.models"),
     (["model.name=resnet"], "unknown model 'resnet'; known models: convnet, numpy_mlp"),
+    (["model=custom", "model.name=:foo"], "model ':foo': write module:factory"),
+    (["model=custom", "model.name=os:getcwd"], "model os:getcwd returned a str, not a model"),
     # data
     (["data.root={empty}", "data.download=false"], "CIFAR-10 not found: looked for data_batch_1"),
     (["data.root={empty}", f"data.url={CLOSED_PORT_URL}"], "and downloading http://127.0.0.1:9"),
@@ -73,9 +81,10 @@ CASES = [
 
 
 @pytest.mark.parametrize(("overrides", "fragment"), CASES, ids=[" ".join(c[0]) for c in CASES])
-def test_every_user_error_is_one_line_and_exit_2(tmp_path, overrides, fragment):
+def test_every_user_error_is_one_line_and_exit_2(tmp_path, monkeypatch, overrides, fragment):
     empty = tmp_path / "empty"
     empty.mkdir()
+    monkeypatch.setenv("DLEXP_DATA", str(empty))  # no data anywhere: a late check would fail here
     argv = [o.format(empty=empty) for o in overrides]
     code, out, err = run_main([*argv, "progress=false", f"hydra.run.dir={tmp_path / 'run'}"])
     assert code == 2, (out, err)
@@ -85,15 +94,19 @@ def test_every_user_error_is_one_line_and_exit_2(tmp_path, overrides, fragment):
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
-def test_hydra_full_error_still_shows_the_traceback(tmp_path):
+@pytest.mark.parametrize(
+    ("override", "frame"),
+    [("optim.lrr=1", "config_loader_impl.py"), ("optim.lr=-1", "dlexp/numpy_nn/optim.py")],
+)
+def test_hydra_full_error_still_shows_the_traceback(tmp_path, override, frame):
     proc = subprocess.run(
-        [sys.executable, "-m", "dlexp", "optim.lrr=1", f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "-m", "dlexp", override, f"hydra.run.dir={tmp_path}"],
         capture_output=True,
         text=True,
         timeout=120,
         env={**_clean_env(), "HYDRA_FULL_ERROR": "1"},
     )
-    assert proc.returncode == 1 and "Traceback" in proc.stderr
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and frame in proc.stderr
 
 
 def test_help_is_dlexps_own_and_version_is_the_packages():

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 FACE_AND_LOOP = ("hydra", "omegaconf", "tensorboard", "dlexp.train", "dlexp.loop",
-                 "dlexp.backends", "dlexp.config_checks")  # fmt: skip
+                 "dlexp.backends", "dlexp.config_checks", "dlexp.build", "dlexp.cli",
+                 "dlexp.arguments", "dlexp.config_schema")  # fmt: skip
 LIBRARIES = {  # library: what it must not load, beyond the face and the loop
     "dlexp.numpy_nn": ("torch",),
     "dlexp.data": ("torch",),

@@ -112,10 +112,10 @@ def test_optimizers_drive_an_mlp_in_float32():
         (lambda p: SGD(p, lr=0.0), r"learning rate must be > 0"),
         (lambda p: SGD(p, lr=0.1, momentum=-0.5), r"momentum must be >= 0"),
         (lambda p: SGD(p, lr=0.1, weight_decay=-1.0), r"weight_decay must be >= 0"),
-        (lambda p: Adam(p, betas=(0.9, 1.0)), r"betas must lie in \[0, 1\)"),
+        (lambda p: Adam(p, betas=(0.9, 1.0)), r"betas must be two values in \[0, 1\)"),
         (lambda p: Adam(p, eps=-1e-8), r"eps must be >= 0"),
         (lambda p: AdamW(p, lr=-1e-3), r"learning rate must be > 0"),
-        (lambda p: AdamW(p, betas=(-0.1, 0.999)), r"betas must lie in \[0, 1\)"),
+        (lambda p: AdamW(p, betas=(-0.1, 0.999)), r"betas must be two values in \[0, 1\)"),
         (lambda p: AdamW(p, weight_decay=-0.01), r"weight_decay must be >= 0"),
     ],
 )

@@ -56,6 +56,8 @@ def _load_factory(name: str) -> Callable | None:
     """The factory behind an entry point or a `module:factory` name; None when neither."""
     if ":" in name:
         module_name, _, attribute = name.partition(":")
+        if not module_name or not attribute:
+            raise ConfigError(f"model {name!r}: write module:factory, as my_pkg.models:resnet18")
         try:
             module = importlib.import_module(module_name)
         except ImportError as err:
@@ -67,9 +69,9 @@ def _load_factory(name: str) -> Callable | None:
     for point in entry_points(group=ENTRY_POINT_GROUP, name=name):
         try:
             return point.load()
-        except Exception as err:  # a broken plugin must not take the whole CLI down
+        except (ImportError, AttributeError) as err:  # an entry point naming nothing loadable
             message = f"{type(err).__name__}: {err}".splitlines()[0]
-            raise ConfigError(f"model {name!r} (entry point {point.value}): {message}") from None
+            raise ConfigError(f"model {name!r} (entry point {point.value}): {message}") from err
     return None
 
 
@@ -92,6 +94,8 @@ def get_model_entry(name: str) -> ModelEntry:
                 f"unknown model {name!r}; known models: {known}, or a module:factory name"
             )
         backend = getattr(factory, "dlexp_backend", "torch")  # plain factories build nn.Modules
+        if ":" in name:  # module:factory names are not listed among the known models
+            return ModelEntry(name, backend, factory)
         _REGISTRY[name] = ModelEntry(name, backend, factory)
     return _REGISTRY[name]
 

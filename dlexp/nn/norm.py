@@ -18,6 +18,7 @@ def make_norm(name: str, num_features: int, dim: int, eps: float = 1e-5, momentu
     """A norm layer by name; `dim` is 1 for (N, C) inputs, 2 for (N, C, H, W)."""
     if dim not in (1, 2):
         raise ValueError(f"norm dim must be 1 or 2, got {dim}")
+    check_norm_arguments(eps, momentum)
     if name == "none":
         return nn.Identity()
     if name == "torch_bn":
@@ -28,6 +29,14 @@ def make_norm(name: str, num_features: int, dim: int, eps: float = 1e-5, momentu
     if name == "custom_bn":
         return ManualBatchNorm(num_features, eps=eps, momentum=momentum)
     raise ConfigError(f"unknown norm {name!r}; known norms: {', '.join(NORMS)}")
+
+
+def check_norm_arguments(eps: float, momentum: float) -> None:
+    """Ranges of the norm group's keys, checked when the model is built, before any data."""
+    if not eps > 0:
+        raise ConfigError(f"norm.eps must be > 0, got {eps}")
+    if not 0 <= momentum <= 1:
+        raise ConfigError(f"norm.momentum must be in [0, 1], got {momentum}")
 
 
 def norm_factory(
@@ -47,4 +56,5 @@ def norm_factory(
     name = "none" if norm is None else norm
     if name not in NORMS:
         raise ConfigError(f"unknown norm {name!r}; known norms: {', '.join(NORMS)}")
+    check_norm_arguments(eps, momentum)
     return partial(make_norm, name, eps=eps, momentum=momentum)

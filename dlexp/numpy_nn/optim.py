@@ -99,8 +99,8 @@ class Adam(_Optimizer):
         weight_decay: float = 0.0,
     ):
         super().__init__(parameters, lr, weight_decay)
-        if not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"Adam betas must lie in [0, 1), got {tuple(betas)}")
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam betas must be two values in [0, 1), got {tuple(betas)}")
         if eps < 0:
             raise ValueError(f"eps must be >= 0, got {eps}")
         self.betas = tuple(betas)
