@@ -92,18 +92,19 @@ def report_user_errors(prog: str):
             try:
                 return job(*args, **kwargs)
             except JOB_USER_ERRORS as err:
-                if _user_wants_trace():
-                    raise
-                print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
-                sys.exit(2)
+                _exit_with_one_line(prog, err)
 
         return wrapped
 
     return decorate
 
 
-def _user_wants_trace() -> bool:
-    return os.environ.get(_USER_FULL_ERROR, os.environ.get("HYDRA_FULL_ERROR")) == "1"
+def _exit_with_one_line(prog: str, err: BaseException) -> None:
+    """Print `prog: error: <one line>` and exit 2; re-raise when the user set HYDRA_FULL_ERROR=1."""
+    if os.environ.get(_USER_FULL_ERROR, os.environ.get("HYDRA_FULL_ERROR")) == "1":
+        raise err
+    print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+    sys.exit(2)
 
 
 def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
@@ -117,10 +118,7 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
     try:
         hydra_main()
     except USER_ERRORS as err:
-        if _user_wants_trace():
-            raise
-        print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
-        sys.exit(2)
+        _exit_with_one_line(prog, err)
     finally:
         os.environ.pop(_USER_FULL_ERROR, None)
         if previous is None:

@@ -87,11 +87,13 @@ def fit(
     bar = tqdm(total=schedule.max_steps, disable=not progress, unit="step", dynamic_ncols=True)
     try:
         for step in range(1, schedule.max_steps + 1):
-            lr = backend.learning_rate()  # the rate this step uses, before the schedule moves it
+            is_last = step == schedule.max_steps
+            logs = step % schedule.log_freq == 0 or is_last
+            if logs:
+                lr = backend.learning_rate()  # the rate this step uses, before the schedule moves
             backend.train_step(sampler.next_batch())
             bar.update(1)
-            is_last = step == schedule.max_steps
-            if step % schedule.log_freq == 0 or is_last:
+            if logs:
                 loss, accuracy = backend.pop_train_stats()
                 if not math.isfinite(loss):
                     raise DlexpError(

@@ -79,13 +79,10 @@ def _apply(u8: np.ndarray, shift: np.ndarray, scale: np.ndarray | None) -> np.nd
     return out.reshape(len(u8), *IMAGE_SHAPE)
 
 
-def _check_subset(name: str, n: int | None) -> int | None:
-    """`n` as an int, or None for the whole split; anything below 1 is a ConfigError."""
-    if n is None:
-        return None
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+def _check_subset(name: str, n: int | None) -> None:
+    """None (the whole split) or an integer >= 1; anything else is a ConfigError."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1):
         raise ConfigError(f"data.{name} must be an integer >= 1 (or null for all), got {n!r}")
-    return int(n)
 
 
 def check_preparation(
@@ -118,8 +115,7 @@ def prepare(
     n_train = len(raw.train_x)
     if validation_size >= n_train:
         raise ConfigError(f"data.validation_size must be in [0, {n_train}), got {validation_size}")
-    keep_train = slice(_check_subset("train_subset", train_subset))  # slice(None): all
-    keep_eval = slice(_check_subset("eval_subset", eval_subset))
+    keep_train, keep_eval = slice(train_subset), slice(eval_subset)  # slice(None): all
     val_u8, train_u8 = raw.train_x[:validation_size], raw.train_x[validation_size:]
     val_y, train_y = raw.train_y[:validation_size], raw.train_y[validation_size:]
     if preprocess == "mean_image":
