@@ -8,7 +8,7 @@ user still shows the whole traceback.
 
 from __future__ import annotations
 
-import functools
+import logging
 import os
 import re
 import sys
@@ -25,10 +25,12 @@ from omegaconf.errors import (
 import dlexp
 from dlexp.arguments import closest
 from dlexp.errors import DlexpError
+from dlexp.sweep_summary import SweepSummary
 
 USER_ERRORS = (DlexpError, HydraException, OmegaConfBaseException)  # while composing
 JOB_USER_ERRORS = (DlexpError, MissingMandatoryValue)  # inside train(): the rest are dlexp bugs
 _USER_FULL_ERROR = "DLEXP_USER_HYDRA_FULL_ERROR"  # the user's own HYDRA_FULL_ERROR, kept aside
+log = logging.getLogger("dlexp")
 
 
 def _first_line(text: str) -> str:
@@ -82,26 +84,45 @@ def one_line(err: BaseException) -> str:
     return _first_line(str(err)) or type(err).__name__
 
 
-def report_user_errors(prog: str):
-    """Decorator for the job function: a user error is one line and exit 2, inside Hydra's job
-    (where Hydra would print its own line first); HYDRA_FULL_ERROR=1 keeps the traceback."""
+def failure_reason(err: BaseException) -> str:
+    """One line for metrics.json: a user error's message, or a bug's type and first line."""
+    if isinstance(err, JOB_USER_ERRORS):
+        return one_line(err)
+    return f"{type(err).__name__}: {_first_line(str(err))}".rstrip(": ")
 
-    def decorate(job: Callable) -> Callable:
-        @functools.wraps(job)
-        def wrapped(*args, **kwargs):
-            try:
-                return job(*args, **kwargs)
-            except JOB_USER_ERRORS as err:
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_job(job: Callable, cfg, prog: str):
+    """Run the job function inside Hydra. A single run's user error is one line and exit 2 (a
+    bug keeps its traceback). In a sweep the job has recorded its failure in metrics.json; it
+    logs the reason and returns, so that the other jobs run and the summary is written."""
+    try:
+        return job(cfg)
+    except Exception as err:
+        if not _in_multirun():
+            if isinstance(err, JOB_USER_ERRORS):
                 _exit_with_one_line(prog, err)
+            raise
+        if isinstance(err, JOB_USER_ERRORS) and not _user_wants_traceback():
+            log.error("job failed: %s", one_line(err))
+        else:  # a bug: keep the traceback in the job's log
+            log.exception("job failed: %s", failure_reason(err))
+        return None
 
-        return wrapped
 
-    return decorate
+def _user_wants_traceback() -> bool:
+    return os.environ.get(_USER_FULL_ERROR, os.environ.get("HYDRA_FULL_ERROR")) == "1"
 
 
 def _exit_with_one_line(prog: str, err: BaseException) -> None:
     """Print `prog: error: <one line>` and exit 2; re-raise when the user set HYDRA_FULL_ERROR=1."""
-    if os.environ.get(_USER_FULL_ERROR, os.environ.get("HYDRA_FULL_ERROR")) == "1":
+    if _user_wants_traceback():
         raise err
     print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
     sys.exit(2)
@@ -120,8 +141,18 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
     except USER_ERRORS as err:
         _exit_with_one_line(prog, err)
     finally:
-        os.environ.pop(_USER_FULL_ERROR, None)
-        if previous is None:
-            os.environ.pop("HYDRA_FULL_ERROR", None)
-        else:
-            os.environ["HYDRA_FULL_ERROR"] = previous
+        _restore_full_error(previous)
+    failed = SweepSummary.last_failed
+    if failed:  # after the summary is written, so that scripts notice
+        print(f"{prog}: {failed} job(s) of the sweep failed; see the summary", file=sys.stderr)
+        SweepSummary.last_failed = 0
+        sys.exit(1)
+
+
+def _restore_full_error(previous: str | None) -> None:
+    """Put HYDRA_FULL_ERROR back as the user had it."""
+    os.environ.pop(_USER_FULL_ERROR, None)
+    if previous is None:
+        os.environ.pop("HYDRA_FULL_ERROR", None)
+    else:
+        os.environ["HYDRA_FULL_ERROR"] = previous

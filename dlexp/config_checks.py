@@ -35,6 +35,10 @@ def _check_metric(cfg: DictConfig) -> None:
         f"optimized_metric {metric} needs a validation split: set data.validation_size > 0, "
         f"or optimized_metric=train/accuracy",
     )
+    _require(
+        cfg.early_stop.patience is None or metric.startswith("val/"),
+        f"early_stop.patience counts evaluations of a val metric; optimized_metric is {metric}",
+    )
 
 
 def _check_backend(cfg: DictConfig, entry: ModelEntry) -> None:

@@ -80,6 +80,20 @@ class StepConfig:
 
 
 @dataclass
+class SearchConfig:
+    """Set by dlexp's Optuna sweeper on each trial's command line; null outside a search."""
+
+    storage: str | None = MISSING  # an Optuna storage URL
+    study_name: str | None = MISSING
+    trial: int | None = MISSING  # the trial's number in the study
+
+
+@dataclass
+class EarlyStopConfig:
+    patience: int | None = MISSING  # evaluations without improvement; null: never stop early
+
+
+@dataclass
 class TrainConfig:
     # The model's own arguments are checked against its factory's signature (dlexp.arguments),
     # so a model from a user's package may take keys that this schema does not list.
@@ -88,6 +102,8 @@ class TrainConfig:
     sched: Any = MISSING
     norm: NormConfig = MISSING
     data: DataConfig = MISSING
+    search: SearchConfig = MISSING
+    early_stop: EarlyStopConfig = MISSING
     task_name: str = MISSING
     seed: int = MISSING
     max_steps: int = MISSING

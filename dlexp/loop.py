@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -11,6 +12,11 @@ from tqdm.auto import tqdm
 
 from dlexp.data.sampler import BatchIndices, BatchSampler
 from dlexp.errors import ConfigError, DlexpError
+from dlexp.run_status import RunStopped
+
+# Called after every evaluation with the step and the evaluated metrics ("val/accuracy", ...);
+# a hook may raise RunStopped to end the run (pruning, early stopping).
+EvalHook = Callable[[int, dict[str, float]], None]
 
 
 class Backend(Protocol):
@@ -58,10 +64,37 @@ def is_better(metric: str, new: float, old: float | None) -> bool:
 
 @dataclass
 class FitResult:
+    """What fit() has done so far; the caller owns it, so it survives a failure mid-run."""
+
     final: dict[str, float] = field(default_factory=dict)  # every metric at the last step
     best: dict[str, float] = field(default_factory=dict)  # val metrics at the best eval step
-    steps: int = 0
+    steps: int = 0  # the last step completed
     eval_s: float = 0.0  # wall seconds spent evaluating
+    status: str = "completed"  # or how a RunStopped hook ended it (dlexp.run_status)
+    reason: str = ""  # one line, when the status is not completed
+
+
+class EarlyStopping:
+    """An eval hook: stop once `patience` evaluations in a row have not improved `metric`."""
+
+    def __init__(self, metric: str, patience: int):
+        if patience < 1:
+            raise ConfigError(f"early_stop.patience must be >= 1 (or null), got {patience}")
+        self.metric, self.patience = metric, patience
+        self.best: float | None = None
+        self.stale = 0  # evaluations since the last improvement
+
+    def __call__(self, step: int, evaluated: dict[str, float]) -> None:
+        value = evaluated[self.metric]
+        if is_better(self.metric, value, self.best):
+            self.best, self.stale = value, 0
+            return
+        self.stale += 1
+        if self.stale >= self.patience:
+            raise RunStopped(
+                "early_stopped",
+                f"{self.metric} has not improved on {self.best:.4f} for {self.stale} evaluations",
+            )
 
 
 def evaluate_all(backend: Backend) -> dict[str, float]:
@@ -79,10 +112,12 @@ def fit(
     schedule: LoopSchedule,
     sink: ScalarSink,
     optimized_metric: str,
+    result: FitResult,
     progress: bool = True,
+    eval_hooks: Sequence[EvalHook] = (),
 ) -> FitResult:
-    """Train for `schedule.max_steps` steps; returns the final and best-validation metrics."""
-    result = FitResult()
+    """Train up to `schedule.max_steps` steps, updating `result` (final and best-validation
+    metrics, steps done) as it goes; a RunStopped from an eval hook ends the run early."""
     last_eval = ""
     bar = tqdm(total=schedule.max_steps, disable=not progress, unit="step", dynamic_ncols=True)
     try:
@@ -92,6 +127,7 @@ def fit(
             if logs:
                 lr = backend.learning_rate()  # the rate this step uses, before the schedule moves
             backend.train_step(sampler.next_batch())
+            result.steps = step
             bar.update(1)
             if logs:
                 loss, accuracy = backend.pop_train_stats()
@@ -117,7 +153,10 @@ def fit(
                     result.best = {**val, "best_step": step}
                 shown = "val/accuracy" if "val/accuracy" in evaluated else "test/accuracy"
                 last_eval = f", {shown.split('/')[0]} acc {evaluated[shown]:.3f}"
-            result.steps = step
+                for hook in eval_hooks:
+                    hook(step, evaluated)
+    except RunStopped as stop:
+        result.status, result.reason = stop.status, stop.reason
     finally:
         bar.close()
     return result

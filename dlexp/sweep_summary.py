@@ -22,20 +22,36 @@ SHOWN_METRICS = (
 )
 
 
+# A job that died without a word (killed, out of memory) has a .hydra/ folder and no metrics.
+NO_METRICS = {"status": "failed", "reason": "no metrics.json: the job's process died", "final": {}}
+
+
+def read_job_record(job_dir: Path) -> dict:
+    """A job's metrics.json, or a failed record when the job left none (or a broken one)."""
+    try:
+        return json.loads((job_dir / "metrics.json").read_text())
+    except FileNotFoundError:
+        return NO_METRICS
+    except (OSError, ValueError) as err:
+        return {**NO_METRICS, "reason": f"unreadable metrics.json: {err}"}
+
+
 def collect_jobs(sweep_dir: Path) -> list[dict]:
-    """One row per job folder that holds a metrics.json: overrides, final metrics, folder."""
+    """One row per job folder (one with .hydra/): status, overrides, metrics, folder."""
     rows = []
-    for metrics_file in sorted(
-        sweep_dir.glob("*/metrics.json"), key=lambda p: _job_order(p.parent)
-    ):
-        job_dir = metrics_file.parent
-        overrides = read_overrides(job_dir, skip_plumbing=False)
-        final = json.loads(metrics_file.read_text())["final"]
+    job_dirs = sorted((p.parent for p in sweep_dir.glob("*/.hydra")), key=_job_order)
+    for job_dir in job_dirs:
+        record = read_job_record(job_dir)
+        final = record.get("final", {})
         rows.append(
             {
                 "job": job_dir.name,
-                "overrides": " ".join(overrides),
+                "status": record.get("status", "completed"),  # runs from before statuses
+                "steps": record.get("steps", ""),
+                "overrides": " ".join(read_overrides(job_dir, skip_plumbing=False)),
+                "objective": "" if record.get("objective") is None else record["objective"],
                 **{m: final.get(m, "") for m in SHOWN_METRICS},
+                "reason": record.get("reason", ""),
                 "run_dir": str(job_dir),
             }
         )
@@ -63,11 +79,26 @@ def write_summary(sweep_dir: Path) -> list[dict]:
     return rows
 
 
+def status_counts(rows: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
 class SweepSummary(Callback):
     """Runs after every multirun, whatever the launcher, by reading the job folders back."""
+
+    last_failed: int = 0  # failed jobs of this process's last sweep: the command exits non-zero
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        SweepSummary.last_failed = 0
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = write_summary(sweep_dir)
         if rows:
-            print(f"sweep summary ({len(rows)} jobs): {sweep_dir / 'summary.md'}")
+            counts = status_counts(rows)
+            SweepSummary.last_failed = counts.get("failed", 0)
+            tally = ", ".join(f"{n} {status}" for status, n in counts.items())
+            print(f"sweep summary ({len(rows)} jobs: {tally}): {sweep_dir / 'summary.md'}")

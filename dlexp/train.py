@@ -1,4 +1,4 @@
-"""The one train entrypoint: `train(cfg) -> float`, and `main()`, the `dlexp-train` command."""
+"""The one train entrypoint: `train(cfg) -> objective`, and `main()`, the `dlexp-train` command."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from dlexp.build import build_parts, make_backend
-from dlexp.cli import report_user_errors, run_cli
+from dlexp.cli import failure_reason, run_cli, run_job
 from dlexp.data import BatchSampler, load_cifar10
 from dlexp.errors import ConfigError
-from dlexp.loop import FitResult, LoopSchedule, fit
+from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, fit
 from dlexp.tensorboard_log import TensorBoardLogger
 from dlexp.timing import mark_run_end, startup_origin
 
@@ -67,16 +67,38 @@ def flat_hparams(cfg: DictConfig) -> dict:
     return flat
 
 
-def _write_metrics(out: Path, cfg: DictConfig, result: FitResult, timing: dict) -> dict:
+def objective(result: FitResult, metric: str) -> float | None:
+    """What a search optimises: the best value of `metric` at an evaluation; a train metric
+    (the course protocol has no validation split) is taken at the last logged step."""
+    value = result.best.get(metric, result.final.get(metric))
+    return None if value is None else float(value)
+
+
+def write_metrics(out: Path, cfg: DictConfig, result: FitResult, timing: dict) -> dict:
+    """metrics.json: how the run ended, its objective, final and best metrics, timing."""
     record = {
-        "final": result.final,
-        "best": result.best,
+        "status": result.status,
+        **({"reason": result.reason} if result.reason else {}),
         "steps": result.steps,
         "optimized_metric": cfg.optimized_metric,
+        "objective": objective(result, cfg.optimized_metric),
+        "final": result.final,
+        "best": result.best,
         "timing": timing,
     }
     (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def _record_failure(cfg: DictConfig, result: FitResult, err: Exception) -> None:
+    """A failed run still leaves metrics.json: status failed, the one-line reason, its step."""
+    try:
+        out = Path(cfg.output_dir)
+    except Exception:  # train() called without an output_dir: nowhere to write
+        return
+    if out.is_dir():
+        result.status, result.reason = "failed", failure_reason(err)
+        write_metrics(out, cfg, result, timing={})
 
 
 def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -87,19 +109,40 @@ def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator
     return np.random.default_rng(model_seq), np.random.default_rng(sampler_seq)
 
 
-def train(cfg: DictConfig) -> float:
-    """Seed, build model/optimizer/schedule, then data and backend; run the loop."""
+def train(cfg: DictConfig) -> float | None:
+    """Seed, build model/optimizer/schedule, then data and backend; run the loop.
+
+    Returns the objective (see `objective`), or None when a pruner stopped the run. A failure
+    is recorded in metrics.json (status failed) and raised.
+    """
+    result = FitResult()
     try:
-        return _run(cfg)
+        return _run(cfg, result)
+    except Exception as err:
+        _record_failure(cfg, result, err)
+        raise
     finally:
         mark_run_end()  # even after a failure: a sweep's next job starts its clock here
 
 
-def _run(cfg: DictConfig) -> float:
+def _eval_hooks(cfg: DictConfig) -> list:
+    """Early stopping and a search trial's pruning report, each when configured."""
+    hooks = []
+    if cfg.early_stop.patience is not None:
+        hooks.append(EarlyStopping(cfg.optimized_metric, cfg.early_stop.patience))
+    if cfg.search.trial is not None:
+        from dlexp.search.trial_report import TrialReport  # imports Optuna: only in a search
+
+        hooks.append(TrialReport.from_config(cfg.search, cfg.optimized_metric))
+    return hooks
+
+
+def _run(cfg: DictConfig, result: FitResult) -> float | None:
     random.seed(cfg.seed)
     model_rng, sampler_rng = seed_generators(cfg.seed)
     # Everything that can refuse the config is built before the data is read.
     parts = build_parts(cfg, model_rng)
+    hooks = _eval_hooks(cfg)
     loop_schedule = LoopSchedule(
         cfg.max_steps, cfg.eval_freq, cfg.log_freq, cfg.batch_size, cfg.eval_batch_size
     )
@@ -111,8 +154,15 @@ def _run(cfg: DictConfig) -> float:
     start = time.time()
     startup_s = start - startup_origin()
     try:
-        result = fit(
-            backend, sampler, loop_schedule, logger, cfg.optimized_metric, progress=cfg.progress
+        fit(
+            backend,
+            sampler,
+            loop_schedule,
+            logger,
+            cfg.optimized_metric,
+            result,
+            progress=cfg.progress,
+            eval_hooks=hooks,
         )
         wall = time.time() - start
         logger.hparams(flat_hparams(cfg), sorted(result.final))
@@ -124,21 +174,22 @@ def _run(cfg: DictConfig) -> float:
         "eval_s": round(result.eval_s, 3),
         "steps_per_s": round(result.steps / (wall - result.eval_s), 2),  # training steps only
     }
-    _write_metrics(out, cfg, result, timing)
+    record = write_metrics(out, cfg, result, timing)
     final = result.final
     shown = " | ".join(
         f"{k} {final[k]:.4f}" for k in ("val/accuracy", "test/accuracy") if k in final
     )
+    ended = "" if result.status == "completed" else f" ({result.status}: {result.reason})"
     log.info(
-        "%d steps in %.1fs (start-up %.1fs) | %s | %s", result.steps, wall, startup_s, shown, out
-    )
-    return float(final[cfg.optimized_metric])
+        "%d steps in %.1fs (start-up %.1fs)%s | %s | %s",
+        result.steps, wall, startup_s, ended, shown, out,
+    )  # fmt: skip
+    return None if result.status == "pruned" else record["objective"]
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dlexp.conf", config_name="train")
-@report_user_errors("dlexp-train")
-def _hydra_main(cfg: DictConfig) -> float:
-    return train(cfg)
+def _hydra_main(cfg: DictConfig) -> float | None:
+    return run_job(train, cfg, prog="dlexp-train")
 
 
 def main() -> None:

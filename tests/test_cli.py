@@ -91,7 +91,11 @@ def test_every_user_error_is_one_line_and_exit_2(tmp_path, monkeypatch, override
     assert err.count("\n") == 1 and err.startswith("dlexp-train: error: "), err
     assert fragment in err, err
     assert "Traceback" not in out + err and "../shared" not in err
-    assert not (tmp_path / "run" / "metrics.json").exists()
+    metrics = tmp_path / "run" / "metrics.json"
+    if metrics.exists():  # refused inside the job (not while composing): recorded as failed
+        record = json.loads(metrics.read_text())
+        assert record["status"] == "failed" and record["steps"] == 0
+        assert err.strip() == f"dlexp-train: error: {record['reason']}"
 
 
 @pytest.mark.parametrize(

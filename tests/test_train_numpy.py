@@ -41,8 +41,11 @@ def test_twenty_step_run_logs_and_returns_metric(tiny_cfg, tmp_path):
     for tag, events in scalars.items():
         if tag in metrics["final"]:
             assert events[-1].value == pytest.approx(metrics["final"][tag], rel=1e-6)
-    assert returned == pytest.approx(metrics["final"]["val/accuracy"])
-    assert metrics["steps"] == 20
+    # the objective is the best evaluation, not the last one
+    best_step = max(scalars["val/accuracy"], key=lambda e: e.value).step
+    assert metrics["best"]["best_step"] == best_step
+    assert returned == metrics["objective"] == metrics["best"]["val/accuracy"]
+    assert metrics["status"] == "completed" and metrics["steps"] == 20
     assert metrics["best"]["best_step"] in (7, 14, 20)
     assert set(metrics["timing"]) == {"wall_s", "startup_s", "eval_s", "steps_per_s"}
 

@@ -36,8 +36,9 @@ def test_every_valid_combination_runs_five_steps(tiny_cfg, tmp_path, model, norm
         *small(model),
     )
     returned = train(cfg)
-    final = json.loads((tmp_path / "run" / "metrics.json").read_text())["final"]
-    assert returned == final["val/accuracy"]
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    final = record["final"]
+    assert returned == record["objective"] == record["best"]["val/accuracy"]
     assert all(v == v for v in final.values())  # no NaN
 
 
