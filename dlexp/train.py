@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlexp.build import build_parts, make_backend
 from dlexp.cli import failure_reason, run_cli, run_job
+from dlexp.cores import share_cores
 from dlexp.data import BatchSampler, load_cifar10
 from dlexp.errors import ConfigError
 from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, fit
@@ -149,6 +150,7 @@ def _run(cfg: DictConfig, result: FitResult) -> float | None:
     out = _output_dir(cfg)
     data = _load_data(cfg)
     backend = make_backend(parts, data, cfg)
+    threads = share_cores()
     sampler = BatchSampler(len(data.train), cfg.batch_size, sampler_rng)
     logger = TensorBoardLogger(out)
     start = time.time()
@@ -173,6 +175,7 @@ def _run(cfg: DictConfig, result: FitResult) -> float | None:
         "startup_s": round(startup_s, 3),
         "eval_s": round(result.eval_s, 3),
         "steps_per_s": round(result.steps / (wall - result.eval_s), 2),  # training steps only
+        "threads": threads,  # CPU threads this job used (a parallel sweep splits the cores)
     }
     record = write_metrics(out, cfg, result, timing)
     final = result.final
