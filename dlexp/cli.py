@@ -25,6 +25,7 @@ from omegaconf.errors import (
 import dlexp
 from dlexp.arguments import closest
 from dlexp.errors import DlexpError
+from dlexp.interrupt import RunInterrupted
 from dlexp.sweep_summary import SweepSummary
 
 USER_ERRORS = (DlexpError, HydraException, OmegaConfBaseException)  # while composing
@@ -104,6 +105,10 @@ def run_job(job: Callable, cfg, prog: str):
     logs the reason and returns, so that the other jobs run and the summary is written."""
     try:
         return job(cfg)
+    except RunInterrupted as stopped:
+        if callable(stopped.previous_handler):  # submitit's SIGUSR2 handler requeues the job
+            stopped.previous_handler(stopped.signal, None)
+        raise
     except Exception as err:
         if not _in_multirun():
             if isinstance(err, JOB_USER_ERRORS):
@@ -140,6 +145,14 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
         hydra_main()
     except USER_ERRORS as err:
         _exit_with_one_line(prog, err)
+    except RunInterrupted as stopped:  # checkpoint and metrics.json are written
+        print(f"{prog}: {stopped.message}", file=sys.stderr)
+        sys.exit(stopped.exit_status)
+    except KeyboardInterrupt:  # a second Ctrl-C: abort at once
+        print(
+            f"{prog}: aborted; the last checkpoint (if any) is in the run folder", file=sys.stderr
+        )
+        sys.exit(130)
     finally:
         _restore_full_error(previous)
     failed = SweepSummary.last_failed

@@ -13,6 +13,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from dlexp.resume import register_resolvers
+
 
 @dataclass
 class DataConfig:
@@ -94,6 +96,11 @@ class EarlyStopConfig:
 
 
 @dataclass
+class CheckpointConfig:
+    every: int | None = MISSING  # steps; null: at every evaluation; 0: only at the end or a stop
+
+
+@dataclass
 class TrainConfig:
     # The model's own arguments are checked against its factory's signature (dlexp.arguments),
     # so a model from a user's package may take keys that this schema does not list.
@@ -104,6 +111,8 @@ class TrainConfig:
     data: DataConfig = MISSING
     search: SearchConfig = MISSING
     early_stop: EarlyStopConfig = MISSING
+    checkpoint: CheckpointConfig = MISSING
+    resume: str | None = MISSING
     task_name: str = MISSING
     seed: int = MISSING
     max_steps: int = MISSING
@@ -140,3 +149,4 @@ def register_schemas() -> None:
 
 
 register_schemas()
+register_resolvers()  # hydra.run.dir and output_subdir of a resume (train.yaml)

@@ -39,6 +39,20 @@ class ScalarSink(Protocol):
     def scalars(self, step: int, values: dict[str, float]) -> None: ...
 
 
+class Checkpoints(Protocol):
+    def due(self, step: int, is_last: bool) -> bool: ...
+
+    def save(self, step: int, result: FitResult) -> None: ...
+
+
+class StopFlag(Protocol):
+    """Set by a signal handler (dlexp.interrupt); polled after every step."""
+
+    requested: bool
+
+    def signal_name(self) -> str: ...
+
+
 @dataclass
 class LoopSchedule:
     """When the loop stops, evaluates and logs (all in optimizer steps)."""
@@ -84,6 +98,12 @@ class EarlyStopping:
         self.best: float | None = None
         self.stale = 0  # evaluations since the last improvement
 
+    def state_dict(self) -> dict:
+        return {"best": self.best, "stale": self.stale}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.stale = state["best"], state["stale"]
+
     def __call__(self, step: int, evaluated: dict[str, float]) -> None:
         value = evaluated[self.metric]
         if is_better(self.metric, value, self.best):
@@ -115,13 +135,25 @@ def fit(
     result: FitResult,
     progress: bool = True,
     eval_hooks: Sequence[EvalHook] = (),
+    checkpoints: Checkpoints | None = None,
+    stop: StopFlag | None = None,
 ) -> FitResult:
-    """Train up to `schedule.max_steps` steps, updating `result` (final and best-validation
-    metrics, steps done) as it goes; a RunStopped from an eval hook ends the run early."""
+    """Train from step `result.steps + 1` (0 on a fresh run, the checkpoint's step on a resume)
+    to `schedule.max_steps`, updating `result` (final and best-validation metrics, steps done).
+
+    A RunStopped from an eval hook ends the run early; so does a stop signal, after its step
+    and a checkpoint.
+    """
     last_eval = ""
-    bar = tqdm(total=schedule.max_steps, disable=not progress, unit="step", dynamic_ncols=True)
+    bar = tqdm(
+        total=schedule.max_steps,
+        initial=result.steps,
+        disable=not progress,
+        unit="step",
+        dynamic_ncols=True,
+    )
     try:
-        for step in range(1, schedule.max_steps + 1):
+        for step in range(result.steps + 1, schedule.max_steps + 1):
             is_last = step == schedule.max_steps
             logs = step % schedule.log_freq == 0 or is_last
             if logs:
@@ -153,10 +185,21 @@ def fit(
                     result.best = {**val, "best_step": step}
                 shown = "val/accuracy" if "val/accuracy" in evaluated else "test/accuracy"
                 last_eval = f", {shown.split('/')[0]} acc {evaluated[shown]:.3f}"
-                for hook in eval_hooks:
-                    hook(step, evaluated)
-    except RunStopped as stop:
-        result.status, result.reason = stop.status, stop.reason
+                try:
+                    for hook in eval_hooks:
+                        hook(step, evaluated)
+                except RunStopped:
+                    if checkpoints is not None:  # the state it stopped in, for dlexp-eval
+                        checkpoints.save(step, result)
+                    raise
+            if checkpoints is not None and checkpoints.due(step, is_last):
+                checkpoints.save(step, result)
+            if stop is not None and stop.requested and not is_last:
+                if checkpoints is not None:
+                    checkpoints.save(step, result)
+                raise RunStopped("interrupted", f"stopped by {stop.signal_name()} at step {step}")
+    except RunStopped as stopped:
+        result.status, result.reason = stopped.status, stopped.reason
     finally:
         bar.close()
     return result

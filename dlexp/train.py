@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -10,14 +9,18 @@ from pathlib import Path
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dlexp.build import build_parts, make_backend
-from dlexp.cli import failure_reason, run_cli, run_job
+from dlexp.cli import run_cli, run_job
 from dlexp.cores import share_cores
 from dlexp.data import BatchSampler, load_cifar10
 from dlexp.errors import ConfigError
+from dlexp.interrupt import RunInterrupted, StopRequests
 from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, fit
+from dlexp.metrics_file import record_failure, write_metrics
+from dlexp.resume import resumed_config
+from dlexp.run_checkpoints import LAST, RunCheckpoints, checkpoint_folder
 from dlexp.tensorboard_log import TensorBoardLogger
 from dlexp.timing import mark_run_end, startup_origin
 
@@ -68,40 +71,6 @@ def flat_hparams(cfg: DictConfig) -> dict:
     return flat
 
 
-def objective(result: FitResult, metric: str) -> float | None:
-    """What a search optimises: the best value of `metric` at an evaluation; a train metric
-    (the course protocol has no validation split) is taken at the last logged step."""
-    value = result.best.get(metric, result.final.get(metric))
-    return None if value is None else float(value)
-
-
-def write_metrics(out: Path, cfg: DictConfig, result: FitResult, timing: dict) -> dict:
-    """metrics.json: how the run ended, its objective, final and best metrics, timing."""
-    record = {
-        "status": result.status,
-        **({"reason": result.reason} if result.reason else {}),
-        "steps": result.steps,
-        "optimized_metric": cfg.optimized_metric,
-        "objective": objective(result, cfg.optimized_metric),
-        "final": result.final,
-        "best": result.best,
-        "timing": timing,
-    }
-    (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
-    return record
-
-
-def _record_failure(cfg: DictConfig, result: FitResult, err: Exception) -> None:
-    """A failed run still leaves metrics.json: status failed, the one-line reason, its step."""
-    try:
-        out = Path(cfg.output_dir)
-    except Exception:  # train() called without an output_dir: nowhere to write
-        return
-    if out.is_dir():
-        result.status, result.reason = "failed", failure_reason(err)
-        write_metrics(out, cfg, result, timing={})
-
-
 def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     """Independent generators for model init and batch order, both derived from `seed`."""
     if seed < 0:
@@ -113,14 +82,20 @@ def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator
 def train(cfg: DictConfig) -> float | None:
     """Seed, build model/optimizer/schedule, then data and backend; run the loop.
 
-    Returns the objective (see `objective`), or None when a pruner stopped the run. A failure
-    is recorded in metrics.json (status failed) and raised.
+    Returns the objective (see `dlexp.metrics_file.objective`), or None when a pruner stopped
+    the run. A failure is recorded in metrics.json (status failed) and raised; a stop signal
+    is recorded (status interrupted) after a checkpoint, and raised as RunInterrupted.
     """
     result = FitResult()
     try:
         return _run(cfg, result)
     except Exception as err:
-        _record_failure(cfg, result, err)
+        if not (cfg.resume and result.steps == 0):  # a refused resume leaves the run as it was
+            record_failure(cfg, result, err)
+        raise
+    except KeyboardInterrupt:  # a second stop signal: no checkpoint of this step
+        result.status, result.reason = "interrupted", "aborted by a second stop signal"
+        record_failure(cfg, result, None)
         raise
     finally:
         mark_run_end()  # even after a failure: a sweep's next job starts its clock here
@@ -138,7 +113,31 @@ def _eval_hooks(cfg: DictConfig) -> list:
     return hooks
 
 
+def _command_line() -> list[str] | None:
+    """This process's command-line overrides, or None when train() is called from Python."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
+
+
+def _checkpoint_to_continue(cfg: DictConfig) -> DictConfig:
+    """With resume=..., the run's saved config; a requeued job (submitit) that finds its own
+    checkpoint in its folder resumes from it by itself."""
+    if cfg.resume is not None:
+        return resumed_config(cfg.resume, _command_line())
+    try:
+        last = checkpoint_folder(Path(cfg.output_dir)) / LAST
+    except Exception:  # train() called without an output_dir
+        return cfg
+    if last.is_file():
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            cfg.resume = str(last)
+    return cfg
+
+
 def _run(cfg: DictConfig, result: FitResult) -> float | None:
+    cfg = _checkpoint_to_continue(cfg)
     random.seed(cfg.seed)
     model_rng, sampler_rng = seed_generators(cfg.seed)
     # Everything that can refuse the config is built before the data is read.
@@ -152,29 +151,43 @@ def _run(cfg: DictConfig, result: FitResult) -> float | None:
     backend = make_backend(parts, data, cfg)
     threads = share_cores()
     sampler = BatchSampler(len(data.train), cfg.batch_size, sampler_rng)
-    logger = TensorBoardLogger(out)
+    every = cfg.eval_freq if cfg.checkpoint.every is None else cfg.checkpoint.every
+    generators = {"model": model_rng}
+    checkpoints = RunCheckpoints(out, every, backend, sampler, generators, hooks)
+    if cfg.resume is not None:
+        checkpoints.restore(Path(cfg.resume), result)
+        log.info("resuming %s from step %d", out, result.steps)
+    first_step, resumed_eval_s = result.steps, result.eval_s
+    # A resumed run's events restart after its checkpoint: TensorBoard drops the later points
+    # that the interrupted process had written.
+    logger = TensorBoardLogger(out, purge_step=first_step + 1 if first_step else None)
     start = time.time()
     startup_s = start - startup_origin()
     try:
-        fit(
-            backend,
-            sampler,
-            loop_schedule,
-            logger,
-            cfg.optimized_metric,
-            result,
-            progress=cfg.progress,
-            eval_hooks=hooks,
-        )
+        with StopRequests() as stop:
+            fit(
+                backend,
+                sampler,
+                loop_schedule,
+                logger,
+                cfg.optimized_metric,
+                result,
+                progress=cfg.progress,
+                eval_hooks=hooks,
+                checkpoints=checkpoints,
+                stop=stop,
+            )
         wall = time.time() - start
         logger.hparams(flat_hparams(cfg), sorted(result.final))
     finally:
         logger.close()
+    eval_s = result.eval_s - resumed_eval_s
     timing = {
         "wall_s": round(wall, 3),
         "startup_s": round(startup_s, 3),
         "eval_s": round(result.eval_s, 3),
-        "steps_per_s": round(result.steps / (wall - result.eval_s), 2),  # training steps only
+        # training steps of this process only (a resumed run counts from its checkpoint)
+        "steps_per_s": round((result.steps - first_step) / max(wall - eval_s, 1e-9), 2),
         "threads": threads,  # CPU threads this job used (a parallel sweep splits the cores)
     }
     record = write_metrics(out, cfg, result, timing)
@@ -187,6 +200,8 @@ def _run(cfg: DictConfig, result: FitResult) -> float | None:
         "%d steps in %.1fs (start-up %.1fs)%s | %s | %s",
         result.steps, wall, startup_s, ended, shown, out,
     )  # fmt: skip
+    if result.status == "interrupted":
+        raise RunInterrupted(stop, f"{result.reason}; resume with: dlexp-train resume={out}")
     return None if result.status == "pruned" else record["objective"]
 
 

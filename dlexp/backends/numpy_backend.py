@@ -26,6 +26,8 @@ def flatten(images: np.ndarray) -> np.ndarray:
 class Backend:
     """Flattened float arrays on the host; batches gathered into one preallocated buffer."""
 
+    kind = "numpy"  # names the checkpoint format (dlexp.checkpoint)
+
     def __init__(
         self,
         model,
@@ -83,3 +85,31 @@ class Backend:
 
     def learning_rate(self) -> float:
         return self.optimizer.lr
+
+    def state_dict(self) -> dict:
+        """Model, optimizer, schedule and the train stats not yet popped (arrays not copied)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "train_stats": {
+                "loss_sum": self._loss_sum,
+                "correct": self._correct,
+                "seen": self._seen,
+            },
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a state_dict(); the schedule last, as it sets the optimizer's lr."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if (state["scheduler"] is None) != (self.scheduler is None):
+            raise ValueError("the checkpoint and this run disagree on having a schedule")
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        stats = state["train_stats"]
+        self._loss_sum, self._correct, self._seen = (
+            stats["loss_sum"],
+            stats["correct"],
+            stats["seen"],
+        )

@@ -59,6 +59,8 @@ def prepare_device(device: str, precision: str, seed: int, deterministic: bool) 
 class Backend:
     """Trains an nn.Module with cross-entropy; no DataLoader, no per-step host copy or sync."""
 
+    kind = "torch"  # names the checkpoint format (dlexp.checkpoint)
+
     def __init__(
         self,
         model,
@@ -141,3 +143,45 @@ class Backend:
 
     def learning_rate(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
+
+    def state_dict(self) -> dict:
+        """Parameters and buffers, optimizer, schedule, unpopped train stats and torch's RNGs."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "train_stats": {
+                "loss_sum": self._loss_sum,
+                "correct": self._correct,
+                "seen": self._seen,
+            },
+            "rng": self._rng_state(),  # dropout draws from the device's generator
+        }
+
+    def _rng_state(self) -> dict:
+        state = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        elif self.device.type == "mps":
+            state["mps"] = torch.mps.get_rng_state()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a state_dict(); tensors may come on the CPU, they are copied to the device."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])  # moves its state to the params
+        if (state["scheduler"] is None) != (self.scheduler is None):
+            raise ValueError("the checkpoint and this run disagree on having a schedule")
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        stats = state["train_stats"]
+        self._loss_sum.copy_(stats["loss_sum"])
+        self._correct.copy_(stats["correct"])
+        self._seen = int(stats["seen"])
+        self._host_permutation = self._permutation = None  # re-upload the sampler's next one
+        rng = state["rng"]
+        torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        if "mps" in rng and self.device.type == "mps":
+            torch.mps.set_rng_state(rng["mps"])

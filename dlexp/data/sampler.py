@@ -49,3 +49,27 @@ class BatchSampler:
     def __iter__(self):
         while True:
             yield self.next_batch()
+
+    def state_dict(self) -> dict:
+        """The epoch's permutation, the position in it and the generator's state."""
+        return {
+            "num_examples": self.num_examples,
+            "batch_size": self.batch_size,
+            "epochs_completed": self.epochs_completed,
+            "position": self._position,
+            "permutation": self._permutation,
+            "rng": self.rng.bit_generator.state,  # PCG64: 128-bit ints
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue exactly where state_dict() was taken; the sizes must be this sampler's."""
+        for key in ("num_examples", "batch_size"):
+            if state[key] != getattr(self, key):
+                raise ValueError(f"sampler {key} was {state[key]}, is {getattr(self, key)} now")
+        permutation = np.asarray(state["permutation"])
+        if permutation.shape != (self.num_examples,):
+            raise ValueError(f"sampler permutation has shape {permutation.shape}")
+        self.rng.bit_generator.state = state["rng"]
+        self._permutation = permutation.copy()  # a new object: backends re-upload it
+        self._position = int(state["position"])
+        self.epochs_completed = int(state["epochs_completed"])

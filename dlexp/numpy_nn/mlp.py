@@ -69,3 +69,26 @@ class MLP:
         """(params, grads) dict pairs, in layer order, for the optimizers."""
         for linear in self.linears:
             yield linear.params, linear.grads
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every parameter keyed "linears.<i>.<weight|bias>" (no copies); nothing else persists."""
+        return {
+            f"linears.{i}.{key}": value
+            for i, linear in enumerate(self.linears)
+            for key, value in linear.params.items()
+        }
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy a state_dict() into the parameters in place (optimizers hold references)."""
+        own = self.state_dict()
+        unknown, missing = sorted(set(state) - set(own)), [k for k in own if k not in state]
+        if unknown or missing:
+            raise ValueError(f"MLP state: missing {missing}, unexpected {unknown}")
+        for key, target in own.items():
+            value = np.asarray(state[key])
+            if value.shape != target.shape or value.dtype != target.dtype:
+                raise ValueError(
+                    f"MLP state {key} is {value.dtype}{list(value.shape)},"
+                    f" this model's is {target.dtype}{list(target.shape)}"
+                )
+            np.copyto(target, value)

@@ -8,10 +8,17 @@ from collections.abc import Iterable
 import numpy as np
 
 ParamPairs = Iterable[tuple[dict, dict]]  # (params, grads) dicts sharing keys
+SCRATCH_SLOTS = ("scratch", "decayed")  # rewritten before every read: not worth saving
+
+
+def _same_layout(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype
 
 
 class _Optimizer:
     """Walks (params, grads) pairs; per-parameter scratch arrays avoid MB-sized temporaries."""
+
+    SLOTS: tuple[str, ...] = ()  # the per-parameter arrays each subclass keeps in self.state
 
     def __init__(self, parameters: ParamPairs, lr: float, weight_decay: float):
         if lr <= 0:
@@ -45,9 +52,39 @@ class _Optimizer:
     def _update(self, index, key, param, grad) -> None:
         raise NotImplementedError
 
+    def state_dict(self) -> dict:
+        """lr and each parameter's persistent slots, keyed "<pair index>.<key>" (no copies)."""
+        slots = {
+            f"{index}.{key}": {n: v for n, v in kept.items() if n not in SCRATCH_SLOTS}
+            for (index, key), kept in self.state.items()
+        }
+        return {"lr": self.lr, "slots": slots}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy a state_dict() into fresh slots; a slot or shape that does not fit is an error."""
+        restored = {}
+        for name, saved in state["slots"].items():
+            index, _, key = name.partition(".")
+            params = self.pairs[int(index)][0] if int(index) < len(self.pairs) else {}
+            if key not in params:
+                raise ValueError(f"optimizer state has {name!r}, which is no parameter here")
+            slots = {n: np.zeros_like(params[key]) for n in self.SLOTS}
+            for slot, value in saved.items():
+                if not isinstance(value, np.ndarray):  # a flag, e.g. SGD's "started"
+                    slots[slot] = value
+                elif slot not in slots or not _same_layout(slots[slot], value):
+                    raise ValueError(f"optimizer slot {name}.{slot} does not fit this optimizer")
+                else:
+                    np.copyto(slots[slot], value)
+            restored[(int(index), key)] = slots
+        self.state = restored
+        self.lr = state["lr"]
+
 
 class SGD(_Optimizer):
     """SGD with optional momentum, torch's convention: buf = m*buf + g, Nesterov g + m*buf."""
+
+    SLOTS = ("scratch", "decayed", "momentum")
 
     def __init__(
         self,
@@ -66,7 +103,7 @@ class SGD(_Optimizer):
         self.nesterov = nesterov
 
     def _update(self, index, key, param, grad) -> None:
-        slots = self._slots(index, key, param, ("scratch", "decayed", "momentum"))
+        slots = self._slots(index, key, param, self.SLOTS)
         grad = self._effective_grad(param, grad, slots["decayed"])
         scratch = slots["scratch"]
         if self.momentum:
@@ -90,6 +127,8 @@ class SGD(_Optimizer):
 class Adam(_Optimizer):
     """Adam with bias correction, as torch.optim.Adam (L2 weight decay added to the gradient)."""
 
+    SLOTS = ("m", "v", "scratch", "decayed")
+
     def __init__(
         self,
         parameters: ParamPairs,
@@ -111,8 +150,16 @@ class Adam(_Optimizer):
         self.steps += 1
         super().step()
 
+    def state_dict(self) -> dict:
+        """The base state plus the step count that the bias correction reads."""
+        return {**super().state_dict(), "steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.steps = int(state["steps"])
+
     def _update(self, index, key, param, grad) -> None:
-        slots = self._slots(index, key, param, ("m", "v", "scratch", "decayed"))
+        slots = self._slots(index, key, param, self.SLOTS)
         self._adam_update(slots, param, self._effective_grad(param, grad, slots["decayed"]))
 
     def _adam_update(self, slots, param, grad) -> None:
@@ -139,6 +186,8 @@ class Adam(_Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay, as torch.optim.AdamW: param *= 1 - lr*wd, then Adam."""
 
+    SLOTS = ("m", "v", "scratch")
+
     def __init__(
         self,
         parameters: ParamPairs,
@@ -150,7 +199,7 @@ class AdamW(Adam):
         super().__init__(parameters, lr, betas, eps, weight_decay)
 
     def _update(self, index, key, param, grad) -> None:
-        slots = self._slots(index, key, param, ("m", "v", "scratch"))
+        slots = self._slots(index, key, param, self.SLOTS)
         if self.weight_decay:  # shrinks the weights, never enters the moments
             param *= 1 - self.lr * self.weight_decay
         self._adam_update(slots, param, grad)

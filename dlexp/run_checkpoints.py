@@ -1,0 +1,59 @@
+"""A run's checkpoints, `last` and `best` in <run>/checkpoints/: written by the loop, read back.
+
+The file format (atomic, checksummed, no pickle) is dlexp.checkpoint's; this module decides when
+to write, and what of the loop goes with the backend's state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from dlexp.checkpoint import load_run_state, save_run_state
+from dlexp.loop import FitResult
+
+LAST, BEST = "last.ckpt", "best.ckpt"
+
+
+def checkpoint_folder(run_dir: Path) -> Path:
+    return run_dir / "checkpoints"
+
+
+class RunCheckpoints:
+    """Saves the whole run every `every` steps, at the last step, and when asked to stop."""
+
+    def __init__(self, run_dir: Path, every: int, backend, sampler, generators: dict, hooks=()):
+        self.folder = checkpoint_folder(run_dir)
+        self.every = every  # steps; 0: only at the last step and when stopped
+        self.backend, self.sampler, self.generators = backend, sampler, generators
+        self.hooks = [h for h in hooks if hasattr(h, "state_dict")]  # early stopping's counters
+        self.saved_step = 0  # the step of the newest `last`
+
+    def due(self, step: int, is_last: bool) -> bool:
+        return is_last or (self.every > 0 and step % self.every == 0)
+
+    def save(self, step: int, result: FitResult) -> None:
+        """Write `last`; also `best` when this step's evaluation is the best so far."""
+        if step == self.saved_step:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        loop = {
+            "step": step,
+            "result": {k: v for k, v in asdict(result).items() if k not in ("status", "reason")},
+            "hooks": [h.state_dict() for h in self.hooks],
+        }
+        state = (self.backend, self.sampler, self.generators)
+        save_run_state(self.folder / LAST, *state, loop=loop)
+        if result.best.get("best_step") == step:
+            save_run_state(self.folder / BEST, *state, loop=loop)
+        self.saved_step = step
+
+    def restore(self, path: Path, result: FitResult) -> int:
+        """Load `path` into the run's objects and `result`; returns the step it was saved at."""
+        loop = load_run_state(path, self.backend, self.sampler, self.generators)["loop"]
+        for key, value in loop["result"].items():
+            setattr(result, key, value)
+        for hook, state in zip(self.hooks, loop["hooks"], strict=False):
+            hook.load_state_dict(state)
+        self.saved_step = loop["step"]
+        return loop["step"]

@@ -1,0 +1,162 @@
+"""Runs killed (SIGKILL) or stopped (SIGINT, SIGTERM, SIGUSR2) in a subprocess, then resumed,
+against the same run left alone: metrics.json and final parameters bit-identical."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from dlexp.checkpoint import load_checkpoint
+
+TORCH = ["device=cpu", "deterministic=true"]
+CASES = {  # name: overrides (evaluation, and so a checkpoint, every 20 steps)
+    "numpy_mlp-sgd": ["optim.momentum=0.9", "sched=step", "sched.step_size=30"],
+    "numpy_mlp-adam": ["optim=adam", "optim.lr=1e-3"],
+    "torch_mlp-bn-dropout": ["model=torch_mlp", "norm=torch_bn", "model.dropout=0.3", *TORCH],
+    "convnet-custom_bn": ["model=convnet", "norm=custom_bn", "batch_size=8", *TORCH],
+}
+
+
+def command(tiny_cifar, run: Path, *overrides: str) -> list[str]:
+    return [
+        sys.executable, "-m", "dlexp", f"data.root={tiny_cifar}", "data.validation_size=50",
+        "batch_size=20", "eval_freq=20", "log_freq=5", "progress=false",
+        f"hydra.run.dir={run}", *overrides,
+    ]  # fmt: skip
+
+
+def start(args, ignore_sigint=False) -> subprocess.Popen:
+    def preexec():  # as a shell script's background job: SIGINT ignored
+        if ignore_sigint:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=preexec,
+    )  # fmt: skip
+
+
+def wait_for_checkpoint(proc: subprocess.Popen, run: Path, timeout: float = 120) -> None:
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + timeout
+    while not last.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint written"
+        time.sleep(0.02)
+
+
+def model_arrays(run: Path) -> dict:
+    arrays, _ = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    return {k: np.asarray(v) for k, v in arrays.items() if k.startswith("backend/model/")}
+
+
+def comparable(run: Path) -> dict:
+    record = json.loads((run / "metrics.json").read_text())
+    return {k: v for k, v in record.items() if k != "timing"}
+
+
+def scalar_points(run: Path) -> dict[str, list[tuple[int, float]]]:
+    acc = EventAccumulator(str(run))  # purges points a restart replaced, as TensorBoard does
+    acc.Reload()
+    return {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_sigkill_then_resume_equals_the_run_left_alone(tiny_cifar, tmp_path, name):
+    steps = "max_steps=30" if name.startswith("convnet") else "max_steps=300"
+    overrides = [*CASES[name], steps]
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    subprocess.run(command(tiny_cifar, reference, *overrides), check=True, capture_output=True)
+
+    proc = start(command(tiny_cifar, killed, *overrides))
+    wait_for_checkpoint(proc, killed)
+    time.sleep(random.uniform(0, 0.3))  # somewhere after the first checkpoint
+    proc.kill()
+    proc.communicate()
+    assert (
+        comparable(killed).get("status") != "completed"
+        if (killed / "metrics.json").exists()
+        else True
+    )
+    resumed = subprocess.run(
+        [sys.executable, "-m", "dlexp", f"resume={killed}", "progress=false"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    assert comparable(killed) == comparable(reference)
+    expected, got = model_arrays(reference), model_arrays(killed)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert np.array_equal(expected[key], got[key]), key
+    assert scalar_points(killed) == scalar_points(reference)  # no doubled points
+    assert (killed / ".hydra" / "resume-1" / "config.yaml").is_file()
+    assert (killed / ".hydra" / "config.yaml").read_text() == (
+        reference / ".hydra" / "config.yaml"
+    ).read_text().replace(str(reference), str(killed))
+
+
+@pytest.mark.parametrize(
+    ("sig", "status", "ignore_sigint"),
+    [(signal.SIGINT, 130, False), (signal.SIGINT, 130, True), (signal.SIGTERM, 143, False),
+     (signal.SIGUSR2, 128 + signal.SIGUSR2, False)],
+)  # fmt: skip
+def test_a_stop_signal_checkpoints_and_says_how_to_resume(
+    tiny_cifar, tmp_path, sig, status, ignore_sigint
+):
+    run = tmp_path / "run"
+    proc = start(command(tiny_cifar, run, "max_steps=100000"), ignore_sigint=ignore_sigint)
+    wait_for_checkpoint(proc, run)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    record = json.loads((run / "metrics.json").read_text())
+    name = signal.Signals(sig).name
+    assert record["status"] == "interrupted"
+    assert record["reason"] == f"stopped by {name} at step {record['steps']}"
+    assert err.strip().splitlines()[-1] == (
+        f"dlexp-train: stopped by {name} at step {record['steps']}; "
+        f"resume with: dlexp-train resume={run}"
+    )
+    _, meta = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    assert meta["loop"]["step"] == record["steps"]  # the step it stopped at was checkpointed
+
+
+def test_resume_refuses_a_changed_key_and_a_longer_cosine(tiny_cifar, tmp_path):
+    run = tmp_path / "run"
+    subprocess.run(
+        command(tiny_cifar, run, "max_steps=40", "sched=cosine"), check=True, capture_output=True
+    )
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    for override, message in [
+        ("optim.lr=0.5", "resume: optim.lr would be 0.5 but the run being resumed has 0.002"),
+        (
+            "model.n_hidden=[7]",
+            "resume: model.n_hidden would be [7] but the run being resumed has [100]",
+        ),
+        ("max_steps=80", "resume: sched=cosine is shaped by max_steps=40"),
+    ]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dlexp", f"resume={run}", override, "progress=false"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and "resume-" not in str(p)}
+    assert after == before  # nothing in the run folder was overwritten
+    same = subprocess.run(
+        [sys.executable, "-m", "dlexp", f"resume={run}", "optim.lr=0.002", "progress=false"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert same.returncode == 0, same.stderr  # repeating an equal value is fine
