@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from dlexp.arguments import checked_call
+from dlexp.arguments import checked_call, closest
 from dlexp.config_checks import check_config
+from dlexp.data.augment import AUGMENT_MODES
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.errors import ConfigError
 from dlexp.models.registry import ModelEntry, get_model_entry
@@ -68,6 +69,12 @@ def build_parts(cfg: DictConfig, model_rng: np.random.Generator) -> Parts:
     """config -> model -> optimizer -> schedule; every config error surfaces here."""
     entry = get_model_entry(cfg.model.name)
     check_config(cfg, entry)
+    if cfg.data.augment not in AUGMENT_MODES:
+        mode = cfg.data.augment
+        raise ConfigError(
+            f"data.augment must be one of {', '.join(AUGMENT_MODES)}, got {mode!r}"
+            f"{closest(mode, AUGMENT_MODES)}"
+        )
     backend_module = importlib.import_module(f"dlexp.backends.{entry.backend}_backend")
     device = backend_module.prepare_device(cfg.device, cfg.precision, cfg.seed, cfg.deterministic)
     runtime = {"rng": model_rng} if entry.backend == "numpy" else {}  # torch was seeded above
@@ -87,7 +94,12 @@ def build_parts(cfg: DictConfig, model_rng: np.random.Generator) -> Parts:
     return Parts(entry, backend_module, device, model, optimizer, scheduler)
 
 
-def make_backend(parts: Parts, data: CIFAR10Data, cfg: DictConfig):
+def make_backend(
+    parts: Parts,
+    data: CIFAR10Data,
+    cfg: DictConfig,
+    augment_rng: np.random.Generator | None = None,  # needed when data.augment is not none
+):
     """The loop's backend: the model, optimizer and schedule with the data in place."""
     return parts.backend_module.Backend(
         parts.model,
@@ -98,4 +110,7 @@ def make_backend(parts: Parts, data: CIFAR10Data, cfg: DictConfig):
         batch_size=cfg.batch_size,
         eval_batch_size=cfg.eval_batch_size,
         precision=cfg.precision,
+        augment=cfg.data.augment,
+        augment_rng=augment_rng,
+        label_smoothing=cfg.label_smoothing,
     )

@@ -53,6 +53,10 @@ def _check_backend(cfg: DictConfig, entry: ModelEntry) -> None:
             f"{entry.name} has no norm layers; use norm=none (got norm={cfg.norm.name})",
         )
         _require(cfg.precision == "fp32", f"{entry.name} supports precision=fp32 only")
+        _require(
+            cfg.label_smoothing == 0,
+            f"{entry.name} trains with plain cross-entropy; label_smoothing is for torch models",
+        )
     elif cfg.norm.name != "none":
         _require(
             "norm" in cfg.model,
@@ -63,5 +67,7 @@ def _check_backend(cfg: DictConfig, entry: ModelEntry) -> None:
 
 def check_config(cfg: DictConfig, entry: ModelEntry) -> None:
     """Validate the rules that span groups: the model's backend against device, norm and metric."""
+    smoothing = cfg.label_smoothing
+    _require(0 <= smoothing < 1, f"label_smoothing must be in [0, 1), got {smoothing}")
     _check_metric(cfg)
     _check_backend(cfg, entry)

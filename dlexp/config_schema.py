@@ -27,6 +27,7 @@ class DataConfig:
     cache: bool = MISSING
     train_subset: int | None = MISSING
     eval_subset: int | None = MISSING
+    augment: str = MISSING  # none | flip | flip_crop (training batches only)
 
 
 @dataclass
@@ -123,6 +124,7 @@ class TrainConfig:
     device: str = MISSING
     precision: str = MISSING
     deterministic: bool = MISSING
+    label_smoothing: float = MISSING
     optimized_metric: str = MISSING
     progress: bool = MISSING
     output_dir: str = MISSING

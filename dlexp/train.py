@@ -21,6 +21,7 @@ from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, fit
 from dlexp.metrics_file import record_failure, write_metrics
 from dlexp.resume import resumed_config
 from dlexp.run_checkpoints import LAST, RunCheckpoints, checkpoint_folder
+from dlexp.sweep_summary import read_job_record
 from dlexp.tensorboard_log import TensorBoardLogger
 from dlexp.timing import mark_run_end, startup_origin
 
@@ -79,6 +80,12 @@ def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator
     return np.random.default_rng(model_seq), np.random.default_rng(sampler_seq)
 
 
+def augment_generator(seed: int) -> np.random.Generator:
+    """The generator of the training batches' flips and crops: a third child of `seed` (the
+    first two, and so the model and batch order, are the same with augmentation or without)."""
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
+
+
 def train(cfg: DictConfig) -> float | None:
     """Seed, build model/optimizer/schedule, then data and backend; run the loop.
 
@@ -121,15 +128,19 @@ def _command_line() -> list[str] | None:
 
 
 def _checkpoint_to_continue(cfg: DictConfig) -> DictConfig:
-    """With resume=..., the run's saved config; a requeued job (submitit) that finds its own
-    checkpoint in its folder resumes from it by itself."""
+    """With resume=..., the run's saved config. A job that finds an unfinished run's checkpoint
+    in its own folder (submitit requeues a preempted job there) resumes from it by itself."""
     if cfg.resume is not None:
         return resumed_config(cfg.resume, _command_line())
     try:
-        last = checkpoint_folder(Path(cfg.output_dir)) / LAST
+        out = Path(cfg.output_dir)
     except Exception:  # train() called without an output_dir
         return cfg
-    if last.is_file():
+    last = checkpoint_folder(out) / LAST
+    unfinished = not (out / "metrics.json").exists() or (
+        read_job_record(out).get("status") == "interrupted"
+    )  # killed, or stopped by a signal
+    if last.is_file() and unfinished:
         cfg = cfg.copy()
         with open_dict(cfg):
             cfg.resume = str(last)
@@ -148,11 +159,12 @@ def _run(cfg: DictConfig, result: FitResult) -> float | None:
     )
     out = _output_dir(cfg)
     data = _load_data(cfg)
-    backend = make_backend(parts, data, cfg)
+    augment_rng = augment_generator(cfg.seed)
+    backend = make_backend(parts, data, cfg, augment_rng)
     threads = share_cores()
     sampler = BatchSampler(len(data.train), cfg.batch_size, sampler_rng)
     every = cfg.eval_freq if cfg.checkpoint.every is None else cfg.checkpoint.every
-    generators = {"model": model_rng}
+    generators = {"model": model_rng, "augment": augment_rng}
     checkpoints = RunCheckpoints(out, every, backend, sampler, generators, hooks)
     if cfg.resume is not None:
         checkpoints.restore(Path(cfg.resume), result)

@@ -160,3 +160,20 @@ def test_resume_refuses_a_changed_key_and_a_longer_cosine(tiny_cifar, tmp_path):
         capture_output=True, text=True,
     )  # fmt: skip
     assert same.returncode == 0, same.stderr  # repeating an equal value is fine
+
+
+def test_a_requeued_job_finds_its_checkpoint_and_resumes_by_itself(tiny_cifar, tmp_path):
+    """What submitit does after a preemption: the same command, in the same folder."""
+    overrides = [*CASES["numpy_mlp-sgd"], "max_steps=300"]
+    reference, requeued = tmp_path / "reference", tmp_path / "requeued"
+    subprocess.run(command(tiny_cifar, reference, *overrides), check=True, capture_output=True)
+    proc = start(command(tiny_cifar, requeued, *overrides))
+    wait_for_checkpoint(proc, requeued)
+    proc.send_signal(signal.SIGUSR2)  # submitit's warning before the time limit
+    proc.communicate(timeout=60)
+    again = subprocess.run(
+        command(tiny_cifar, requeued, *overrides), capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming" in again.stdout + again.stderr
+    assert comparable(requeued) == comparable(reference)

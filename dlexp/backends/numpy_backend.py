@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlexp.data.augment import BatchAugmenter, draw_augment
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
 from dlexp.numpy_nn import SGD, Adam, AdamW, softmax_cross_entropy
@@ -39,6 +40,9 @@ class Backend:
         batch_size: int,
         eval_batch_size: int,
         precision: str = "fp32",
+        augment: str = "none",
+        augment_rng: np.random.Generator | None = None,
+        label_smoothing: float = 0.0,  # torch models only: config_checks refuses it here
     ):
         dtype = model.linears[0].params["weight"].dtype
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
@@ -50,6 +54,10 @@ class Backend:
         self.eval_splits = tuple(s for s in ("val", "test") if len(self.splits[s][1]))
         n_features = self.splits["train"][0].shape[1]
         self._batch = np.empty((batch_size, n_features), dtype=dtype)  # reused: no page faults
+        self.augment, self.augment_rng = augment, augment_rng
+        self._image_shape = data.train.images.shape[1:]  # (C, H, W)
+        self._augmenter = BatchAugmenter()
+        self._augmented = np.empty((batch_size, *self._image_shape), dtype=dtype)
         self._loss_sum, self._correct, self._seen = 0.0, 0, 0
 
     def train_step(self, batch: BatchIndices) -> None:
@@ -57,6 +65,11 @@ class Backend:
         indices = batch.indices
         x = np.take(images, indices, axis=0, out=self._batch[: len(indices)])
         y = labels[indices]
+        if self.augment != "none":  # training batches only; val and test are never augmented
+            n = len(indices)
+            params = draw_augment(self.augment_rng, n, self.augment)
+            images_nchw = x.reshape(n, *self._image_shape)
+            x = self._augmenter(images_nchw, params, out=self._augmented[:n]).reshape(n, -1)
         logits = self.model.forward_logits(x)
         loss, dlogits = softmax_cross_entropy(logits, y)
         self.model.backward_logits(dlogits)

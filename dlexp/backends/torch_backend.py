@@ -10,9 +10,11 @@ import torch
 from torch.nn import functional
 
 from dlexp.backends.torch_schedules import make_torch_scheduler as make_scheduler
+from dlexp.data.augment import draw_augment
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
 from dlexp.errors import ConfigError
+from dlexp.nn.augment import augment_batch
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -72,8 +74,13 @@ class Backend:
         batch_size: int,
         eval_batch_size: int,
         precision: str = "fp32",
+        augment: str = "none",
+        augment_rng: np.random.Generator | None = None,
+        label_smoothing: float = 0.0,
     ):
         self.model, self.optimizer, self.device = model.to(device).train(), optimizer, device
+        self.augment, self.augment_rng = augment, augment_rng
+        self.label_smoothing = label_smoothing  # training loss only; evaluation reports plain CE
         self.scheduler = scheduler
         self.eval_batch_size = eval_batch_size
         self.splits = {
@@ -105,9 +112,13 @@ class Backend:
         images, labels = self.splits["train"]
         indices = self._indices(batch)
         x, y = images[indices], labels[indices]
+        if self.augment != "none":  # drawn on the host (a few bytes), applied on the device
+            x = augment_batch(x, draw_augment(self.augment_rng, len(y), self.augment))
         with self._autocast:
             logits = self.model(x)
-            loss = functional.cross_entropy(logits.float(), y)
+            loss = functional.cross_entropy(
+                logits.float(), y, label_smoothing=self.label_smoothing
+            )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
