@@ -116,9 +116,7 @@ class Backend:
             x = augment_batch(x, draw_augment(self.augment_rng, len(y), self.augment))
         with self._autocast:
             logits = self.model(x)
-            loss = functional.cross_entropy(
-                logits.float(), y, label_smoothing=self.label_smoothing
-            )
+            loss = functional.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
