@@ -26,6 +26,7 @@ import dlexp
 from dlexp.arguments import closest
 from dlexp.errors import DlexpError
 from dlexp.interrupt import RunInterrupted
+from dlexp.search import register_plugins
 from dlexp.sweep_summary import SweepSummary
 
 USER_ERRORS = (DlexpError, HydraException, OmegaConfBaseException)  # while composing
@@ -138,6 +139,7 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
     if "--version" in sys.argv[1:]:
         print(f"{prog} (dlexp) {dlexp.__version__}")
         return
+    register_plugins()  # dlexp's sweepers, which Hydra's scan misses in an editable install
     previous = os.environ.get("HYDRA_FULL_ERROR")
     os.environ[_USER_FULL_ERROR] = previous or ""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing several lines

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-PLUMBING = ("hydra.", "data.root", "output_dir", "progress", "task_name")  # say nothing of a run
+PLUMBING = ("hydra.", "data.root", "output_dir", "progress", "task_name", "search.")  # say nothing of a run
 
 
 def read_overrides(run: Path, skip_plumbing: bool = True) -> list[str]:

@@ -39,7 +39,7 @@ def _output_dir(cfg: DictConfig) -> Path:
     return out
 
 
-def _load_data(cfg: DictConfig):
+def load_run_data(cfg: DictConfig):
     d = cfg.data
     return load_cifar10(
         d.root,
@@ -158,7 +158,7 @@ def _run(cfg: DictConfig, result: FitResult) -> float | None:
         cfg.max_steps, cfg.eval_freq, cfg.log_freq, cfg.batch_size, cfg.eval_batch_size
     )
     out = _output_dir(cfg)
-    data = _load_data(cfg)
+    data = load_run_data(cfg)
     augment_rng = augment_generator(cfg.seed)
     backend = make_backend(parts, data, cfg, augment_rng)
     threads = share_cores()

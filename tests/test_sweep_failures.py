@@ -28,10 +28,17 @@ def run_sweep(tiny_cifar, sweep: Path, *extra: str) -> subprocess.CompletedProce
     return subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
 
 
-@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+LAUNCHERS = {
+    "basic": [],
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    "submitit_local": ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"],
+}
+
+
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tiny_cifar, tmp_path, launcher):
     sweep = tmp_path / "sweep"
-    extra = [] if launcher == "basic" else ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    extra = LAUNCHERS[launcher]
     proc = run_sweep(tiny_cifar, sweep, *extra)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == (

@@ -1,0 +1,303 @@
+"""The Optuna sweeper: ask a batch of trials, launch them as Hydra jobs, read each job's
+metrics.json, tell the study; until the study holds `n_trials` trials (docs/search.md).
+
+The study lives in Optuna storage (a journal file by default), so rerunning the command continues
+it and several processes sharing the storage cooperate on it; each job reaches its trial through
+the same storage to report evaluations and be pruned (dlexp.search.trial_report).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+from hydra.plugins.sweeper import Sweeper
+from omegaconf import DictConfig, OmegaConf
+
+from dlexp.errors import ConfigError
+from dlexp.search.grid_sweeper import try_compose
+from dlexp.search.search_space import SearchSpace, override_text, parse_space, probe_values, suggest
+from dlexp.search.trial_outcome import Outcome, read_outcome
+
+log = logging.getLogger(__name__)
+
+
+def study_direction(metric: str, direction: str | None) -> str:
+    """Losses are minimised, everything else maximised; a test metric is never optimised."""
+    if metric.startswith("test/"):
+        raise ConfigError(
+            f"optimized_metric {metric} is a test metric: a search selects on validation, "
+            f"never on test; use val/accuracy or val/loss"
+        )
+    derived = "minimize" if metric.endswith("loss") else "maximize"
+    if direction is not None and direction != derived:
+        raise ConfigError(
+            f"hydra.sweeper.direction={direction} contradicts optimized_metric {metric}, which "
+            f"is {derived}d; drop hydra.sweeper.direction"
+        )
+    return derived
+
+
+def shown(params: dict) -> str:
+    """Parameters for a log line: floats to 4 significant digits."""
+    return " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else override_text(k, v) for k, v in params.items()
+    )
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+class OptunaSweeper(Sweeper):
+    """`hydra/sweeper=dlexp_optuna` (conf/hydra/sweeper/dlexp_optuna.yaml lists its keys)."""
+
+    def __init__(self, n_trials, n_jobs, direction, storage, study_name, sampler, pruner, params):
+        self.n_trials, self.n_jobs, self.direction = n_trials, n_jobs, direction
+        self.storage = storage
+        self.study_name = study_name
+        self.sampler = (
+            OmegaConf.to_container(sampler) if isinstance(sampler, DictConfig) else dict(sampler)
+        )
+        self.pruner = (
+            OmegaConf.to_container(pruner) if isinstance(pruner, DictConfig) else dict(pruner)
+        )
+        self.params = {str(k): v for k, v in (params or {}).items()}
+        self.hydra_context = self.config = self.launcher = None
+
+    def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def _check_keys(self) -> None:
+        """Here rather than in __init__, where Hydra would wrap the error in its own."""
+        if self.n_trials < 1 or self.n_jobs < 1:
+            raise ConfigError(
+                f"hydra.sweeper.n_trials and n_jobs must be >= 1, "
+                f"got {self.n_trials}, {self.n_jobs}"
+            )
+        if not self.storage or not self.study_name:
+            raise ConfigError(
+                "hydra.sweeper.storage (a journal file or an Optuna storage URL) and "
+                "hydra.sweeper.study_name must be set"
+            )
+        if self.direction not in (None, "maximize", "minimize"):
+            raise ConfigError(
+                f"hydra.sweeper.direction must be maximize, minimize or null, got {self.direction}"
+            )
+
+    def _compose(self, overrides: list[str], context: str = "search") -> DictConfig:
+        """The job config of these overrides; ConfigError (one line) if it cannot compose."""
+        cfg, reason = try_compose(self.hydra_context.config_loader, self.config, overrides)
+        if reason:
+            raise ConfigError(f"{context}: {reason}; nothing was run")
+        return cfg
+
+    def _compose_outside_search(self, overrides: list[str]) -> DictConfig:
+        """As _compose, without the command line's hydra.sweeper overrides, which a config
+        without hparams_search (whose sweeper is Hydra's basic one) would refuse."""
+        from hydra.types import RunMode
+
+        from dlexp.cli import USER_ERRORS, one_line
+
+        kept = [
+            o
+            for o in self.config.hydra.overrides.hydra
+            if not o.lstrip("+~").startswith(("hydra.sweeper", "hydra/sweeper"))
+        ]
+        try:
+            return self.hydra_context.config_loader.load_configuration(
+                self.config.hydra.job.config_name, [*kept, *overrides], RunMode.RUN
+            )
+        except USER_ERRORS as err:
+            raise ConfigError(one_line(err)) from None
+
+    def _check_space(self, space: SearchSpace) -> None:
+        """Compose every choice and both ends of each range before a trial runs: probe i sets
+        each key to its i-th value; a probe that fails is retried key by key to name the culprit."""
+        probes = {key: probe_values(d) for key, d in space.distributions.items()}
+        loader = self.hydra_context.config_loader
+        for i in range(max((len(v) for v in probes.values()), default=0)):
+            probe = [override_text(k, v[i % len(v)]) for k, v in probes.items()]
+            if try_compose(loader, self.config, space.fixed + probe)[1] is None:
+                continue
+            for override, distribution in zip(probe, space.distributions.values(), strict=True):
+                reason = try_compose(loader, self.config, [*space.fixed, override])[1]
+                if reason:
+                    integer = "to Integer" in reason and isinstance(distribution.low, float)
+                    hint = " (an int key needs int(interval(a, b)))" if integer else ""
+                    raise ConfigError(f"search space: {reason}{hint}; nothing was run")
+
+    def _open_study(self, direction: str, metric: str):
+        import optuna
+
+        from dlexp.search.study_parts import make_pruner, open_storage, storage_spec
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.storage_spec = storage_spec(self.storage)
+        study = optuna.create_study(
+            storage=open_storage(self.storage_spec),
+            study_name=self.study_name,
+            direction=direction,
+            pruner=make_pruner(self.pruner),
+            load_if_exists=True,
+        )
+        their_metric = study.user_attrs.get("optimized_metric")
+        if their_metric is None:
+            study.set_user_attr("optimized_metric", metric)
+            their_metric = metric
+        if study.direction.name.lower() != direction or their_metric != metric:
+            raise ConfigError(
+                f"study {self.study_name!r} in {self.storage_spec} "
+                f"{study.direction.name.lower()}s {their_metric}, not {metric}; "
+                f"pick another hydra.sweeper.study_name"
+            )
+        return study
+
+    def _check_space_fits(self, study, space: SearchSpace) -> None:
+        """A study keeps each parameter's kind (and a choice's list) for good: refuse a change."""
+        from optuna.distributions import check_distribution_compatibility
+
+        held = {}
+        for trial in study.get_trials(deepcopy=False):
+            held.update(trial.distributions)
+        for key, distribution in space.distributions.items():
+            try:
+                if key in held:
+                    check_distribution_compatibility(held[key], distribution)
+            except ValueError as err:
+                raise ConfigError(
+                    f"search space {key}: {err} (study {self.study_name!r} holds {held[key]}); "
+                    f"keep it, or pick another hydra.sweeper.study_name"
+                ) from None
+
+    def sweep(self, arguments: list[str]) -> list:
+        self._check_keys()
+        space = parse_space(self.params, arguments)
+        base = self._compose(space.fixed)
+        metric = base.optimized_metric
+        direction = study_direction(metric, self.direction)
+        self._check_space(space)
+        study = self._open_study(direction, metric)
+        self._check_space_fits(study, space)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        held = len(study.get_trials(deepcopy=False))
+        log.info(
+            "study %r (%s %s) in %s: %d trials held, n_trials=%d",
+            self.study_name, direction, metric, self.storage_spec, held, self.n_trials,
+        )  # fmt: skip
+        if held >= self.n_trials:
+            log.info("the study is full: raise hydra.sweeper.n_trials to run more trials")
+        returns = self._run_trials(study, space, metric)
+        self._write_outputs(study, space, metric, sweep_dir)
+        return returns
+
+    def _ask(self, study, pending: list):
+        """A new trial (added to `pending` at once), to sample with a seed of its own number."""
+        import optuna
+
+        from dlexp.search.study_parts import make_sampler, trial_id
+
+        number = study.ask().number
+        study.sampler = make_sampler(self.sampler, number)
+        trial = optuna.trial.Trial(study, trial_id(study, number))  # samples with the new seed
+        pending.append(trial)
+        trial.set_user_attr("pruner", self.pruner)
+        return trial
+
+    def _job_overrides(self, trial, space: SearchSpace) -> list[str]:
+        params = [override_text(k, v) for k, v in trial.params.items()]
+        search = [
+            f"search.storage={_quoted(self.storage_spec)}",
+            f"search.study_name={_quoted(self.study_name)}",
+            f"search.trial={trial.number}",
+        ]
+        return [*space.fixed, *params, *search]
+
+    def _next_batch_size(self, study) -> int:
+        """Trials to ask now: the study, counting every process's trials in any state (running
+        ones included), stops at n_trials."""
+        return min(self.n_jobs, self.n_trials - len(study.get_trials(deepcopy=False)))
+
+    def _run_trials(self, study, space: SearchSpace, metric: str) -> list:
+        returns, pending, job_idx = [], [], 0
+        try:
+            while (batch := self._next_batch_size(study)) > 0:
+                for _ in range(batch):
+                    trial = self._ask(study, pending)
+                    for key, distribution in space.distributions.items():
+                        suggest(trial, key, distribution)
+                overrides = [self._job_overrides(t, space) for t in pending]
+                for trial, job in zip(pending, overrides, strict=True):  # for best.yaml
+                    trial.set_user_attr(
+                        "overrides", [o for o in job if not o.startswith("search.")]
+                    )
+                results = self.launcher.launch(overrides, initial_job_idx=job_idx)
+                job_idx += len(results)
+                for trial, ret in zip(list(pending), results, strict=True):
+                    self._tell(study, trial, read_outcome(ret), metric)
+                    pending.remove(trial)
+                returns.append(results)
+        finally:  # an interrupted batch: its trials must not stay RUNNING forever
+            from optuna.trial import TrialState
+
+            for trial in pending:
+                trial.set_user_attr("reason", "the sweep stopped before the trial finished")
+                study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        return returns
+
+    def _tell(self, study, trial, outcome: Outcome, metric: str) -> None:
+        from optuna.trial import TrialState
+
+        for key in ("job_dir", "status", "reason", "steps"):
+            trial.set_user_attr(key, getattr(outcome, key))
+        if outcome.state == "complete":
+            study.tell(trial.number, outcome.value)
+        else:
+            state = TrialState.PRUNED if outcome.state == "pruned" else TrialState.FAIL
+            study.tell(trial.number, state=state)
+        params = shown(trial.params)
+        result = f"{metric} {outcome.value:.4f}" if outcome.value is not None else outcome.reason
+        log.info(
+            "trial %d %s: %s | %s | %s steps",
+            trial.number, outcome.state, result, params, outcome.steps,
+        )  # fmt: skip
+
+    def _write_outputs(self, study, space: SearchSpace, metric: str, sweep_dir: Path) -> None:
+        from dlexp.search.study_outputs import write_plots, write_trials_table
+
+        rows = write_trials_table(study, sweep_dir)
+        if not rows:
+            return
+        counts = Counter(r["state"] for r in rows)  # running: another process's, still going
+        states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        summary = f"study {self.study_name!r}: {len(rows)} trials ({states})"
+        if counts["complete"] == 0:
+            log.info("%s; no complete trial; %s", summary, sweep_dir / "trials.md")
+            return
+        write_plots(study, sweep_dir)
+        best = study.best_trial
+        from dlexp.search.best_preset import write_best_preset
+
+        overrides = best.user_attrs.get("overrides") or space.fixed + [
+            override_text(k, v) for k, v in best.params.items()
+        ]
+        study_at = (self.study_name, self.storage_spec)
+        try:
+            preset = write_best_preset(
+                self._compose_outside_search, overrides, best, metric, study_at, sweep_dir
+            )
+        except ConfigError as err:  # the configs changed since that trial ran
+            preset = f"no best.yaml ({err})"
+        log.info(
+            "%s; best trial %d: %s %.4f | %s; %s; reuse it: %s",
+            summary, best.number, metric, best.value, shown(best.params),
+            sweep_dir / "trials.md", preset,
+        )  # fmt: skip

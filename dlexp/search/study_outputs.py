@@ -1,0 +1,81 @@
+"""What a search leaves in its sweep folder: trials.csv, trials.md and the Optuna plots.
+
+Rows come from the study's storage, so they cover every trial, those of other processes and
+earlier runs included. Each trial carries its job's folder, status and steps in user attributes.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import warnings
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def trial_rows(study) -> list[dict]:
+    """One row per trial: number, state, value, steps run, params, job folder, reason."""
+    keys = sorted({k for t in study.get_trials(deepcopy=False) for k in t.params})
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        attrs = t.user_attrs
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name.lower(),
+                "value": "" if t.value is None else t.value,
+                "steps": attrs.get("steps", ""),
+                **{k: t.params.get(k, "") for k in keys},
+                "job_dir": attrs.get("job_dir", ""),
+                "reason": attrs.get("reason", ""),
+            }
+        )
+    return rows
+
+
+def write_trials_table(study, sweep_dir: Path) -> list[dict]:
+    """trials.csv and trials.md; returns the rows."""
+    rows = trial_rows(study)
+    if not rows:
+        return rows
+    header = list(rows[0])
+    with (sweep_dir / "trials.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    (sweep_dir / "trials.md").write_text("\n".join(lines) + "\n")
+    return rows
+
+
+def write_plots(study, sweep_dir: Path) -> list[Path]:
+    """optimization_history.png, and param_importances.png when two trials are complete."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.visualization import matplotlib as optuna_plots
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    plots = {"optimization_history.png": optuna_plots.plot_optimization_history}
+    if len(complete) >= 2 and study.get_trials(deepcopy=False)[0].params:
+        plots["param_importances.png"] = optuna_plots.plot_param_importances
+    written = []
+    for name, plot in plots.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+                axes = plot(study)
+            axes.figure.tight_layout()
+            axes.figure.savefig(sweep_dir / name, dpi=120)
+            written.append(sweep_dir / name)
+        except Exception as err:  # a plot is a convenience: the search's result stands without it
+            log.warning("skipped %s: %s", name, str(err).splitlines()[0] if str(err) else err)
+        finally:
+            plt.close("all")
+    return written

@@ -1,0 +1,92 @@
+"""The Optuna pieces that the sweeper and each trial's job build alike: storage, sampler, pruner.
+
+Optuna is imported inside each function: Hydra imports the sweeper module on every run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlexp.errors import ConfigError
+
+PRUNERS = ("median", "successive_halving", "hyperband", "none")
+SAMPLERS = ("tpe", "random")
+
+
+def storage_spec(storage: str) -> str:
+    """An Optuna storage URL as given (`sqlite:///x.db`, ...), or a journal file's absolute path."""
+    if "://" in storage:
+        return storage
+    return str(Path(storage).expanduser().absolute())
+
+
+def open_storage(spec: str):
+    """What optuna.create_study/load_study take: a URL, or a JournalStorage on a file."""
+    if "://" in spec:
+        return spec
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    Path(spec).parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(spec))
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler's seed for trial `number`. Trial numbers are unique in a study, so cooperating
+    processes never share a seed (equal seeds would propose equal parameters), while one process
+    rerun on the same history proposes the same trials."""
+    return (seed * 1_000_003 + number) % 2**32
+
+
+def make_sampler(sampler: dict, number: int):
+    """A sampler seeded for trial `number`.
+
+    sampler: {name, seed, n_startup_trials, constant_liar}, as in conf/hydra/sweeper.
+    """
+    import optuna
+
+    name, seed = sampler["name"], trial_seed(int(sampler["seed"]), number)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=sampler["n_startup_trials"],
+            constant_liar=sampler["constant_liar"],
+        )
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ConfigError(
+        f"unknown hydra.sweeper.sampler.name {name!r}; choose one of {', '.join(SAMPLERS)}"
+    )
+
+
+def make_pruner(pruner: dict):
+    """pruner: {name, n_startup_trials, n_warmup_steps, min_resource, reduction_factor}; steps
+    are optimizer steps, the unit in which each evaluation is reported."""
+    import optuna
+
+    name = pruner["name"]
+    min_resource = pruner.get("min_resource")
+    factor = pruner.get("reduction_factor")
+    if name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=pruner["n_startup_trials"], n_warmup_steps=pruner["n_warmup_steps"]
+        )
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource="auto" if min_resource is None else min_resource,
+            reduction_factor=factor or 4,
+        )
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=min_resource or 1, reduction_factor=factor or 3
+        )
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ConfigError(
+        f"unknown hydra.sweeper.pruner.name {name!r}; choose one of {', '.join(PRUNERS)}"
+    )
+
+
+def trial_id(study, number: int) -> int:
+    """The storage's id of trial `number` (Optuna's Trial wants the id, a job knows the number)."""
+    return study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)

@@ -1,0 +1,306 @@
+"""dlexp's Optuna sweeper, checked against Optuna's own storage read back and each job's
+metrics.json: telling, resuming, two cooperating processes, pruning, failures, direction."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+
+from dlexp.errors import ConfigError
+from dlexp.run_status import RunStopped
+from dlexp.search.best_preset import SKIPPED_KEYS, flatten
+from dlexp.search.optuna_sweeper import study_direction
+from dlexp.search.search_space import override_text, parse_space, probe_values
+from dlexp.search.study_parts import open_storage
+from dlexp.search.trial_report import TrialReport
+
+# The command, with dlexp's sweepers registered (dlexp.cli will do it itself).
+DLEXP = [
+    sys.executable, "-c",
+    "from dlexp.search import register_plugins; register_plugins(); "
+    "from dlexp.train import main; main()",
+]  # fmt: skip
+
+
+def tiny(tiny_cifar: Path, sweep: Path) -> list[str]:
+    return [
+        f"data.root={tiny_cifar}", "data.validation_size=50", "batch_size=20", "max_steps=4",
+        "eval_freq=2", "progress=false", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+
+
+def search(storage: Path, n_trials: int, *extra: str) -> list[str]:
+    return [
+        "-m", "hydra/sweeper=dlexp_optuna", f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=s", f"hydra.sweeper.n_trials={n_trials}", *extra,
+    ]  # fmt: skip
+
+
+def run(args: list[str], cwd: Path, wait: bool = True):
+    env_cmd = [*DLEXP, *args]
+    if not wait:
+        return subprocess.Popen(env_cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.run(env_cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def load(storage: Path) -> optuna.Study:
+    return optuna.load_study(study_name="s", storage=open_storage(str(storage)))
+
+
+def metrics(trial: optuna.trial.FrozenTrial) -> dict:
+    return json.loads((Path(trial.user_attrs["job_dir"]) / "metrics.json").read_text())
+
+
+def job_overrides(trial: optuna.trial.FrozenTrial) -> list[str]:
+    path = Path(trial.user_attrs["job_dir"]) / ".hydra" / "overrides.yaml"
+    return yaml.safe_load(path.read_text())
+
+
+def without_plumbing(cfg) -> dict:
+    container = OmegaConf.to_container(cfg, resolve=False)
+    container.pop("hydra", None)
+    return {k: v for k, v in flatten(container).items() if not k.startswith(SKIPPED_KEYS)}
+
+
+SPACE = ["optim.lr=tag(log,interval(1e-3,1e-1))", "model.n_hidden=choice([16],[32,16])"]
+
+
+def test_search_tells_the_study_what_each_job_recorded_and_resumes(tiny_cifar, tmp_path):
+    storage, sweep = tmp_path / "s.journal", tmp_path / "sweep"
+    first = run([*search(storage, 2, "hydra.sweeper.n_jobs=2"), *SPACE, *tiny(tiny_cifar, sweep)],
+                tmp_path)  # fmt: skip
+    assert first.returncode == 0, first.stderr[-3000:]
+    trials = load(storage).trials
+    assert [t.number for t in trials] == [0, 1]
+    for t in trials:
+        record = metrics(t)
+        assert record["status"] == "completed" and t.state == TrialState.COMPLETE
+        assert t.value == record["objective"] == record["best"]["val/accuracy"]
+        assert t.user_attrs["steps"] == record["steps"] == 4
+        assert override_text("optim.lr", t.params["optim.lr"]) in job_overrides(t)
+        assert f"search.trial={t.number}" in job_overrides(t)
+        assert sorted(t.intermediate_values) == [2, 4]  # every evaluation was reported
+    with (sweep / "trials.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(int(r["number"]), r["state"]) for r in rows] == [(i, "complete") for i in range(2)]
+    assert (sweep / "optimization_history.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| number | state | value | steps |" in (sweep / "trials.md").read_text()
+
+    # best.yaml, used as an experiment preset, composes the best job's own config
+    best = load(storage).best_trial
+    preset = best_preset_config(sweep / "best.yaml", tmp_path / "presets")
+    job_cfg = OmegaConf.load(Path(best.user_attrs["job_dir"]) / ".hydra" / "config.yaml")
+    assert without_plumbing(preset) == without_plumbing(job_cfg)
+
+    # rerunning with a larger n_trials continues the study; the same command again adds nothing
+    for n_trials, folder in ((4, "again"), (4, "full")):
+        args = [*search(storage, n_trials), *SPACE, *tiny(tiny_cifar, tmp_path / folder)]
+        assert run(args, tmp_path).returncode == 0
+    trials = load(storage).trials
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert {Path(t.user_attrs["job_dir"]).parent.name for t in trials[2:]} == {"again"}
+    assert not list((tmp_path / "full").glob("*/metrics.json"))
+
+
+def test_two_processes_share_one_study_without_running_a_trial_twice(tiny_cifar, tmp_path):
+    storage = tmp_path / "s.journal"
+    procs = [
+        run([*search(storage, 4), SPACE[0], *tiny(tiny_cifar, tmp_path / name)], tmp_path, False)
+        for name in ("a", "b")
+    ]
+    for name, proc in zip("ab", procs, strict=True):
+        _, err = proc.communicate(timeout=300)
+        summary = tmp_path / name / "summary.md"
+        shown = summary.read_text() if summary.exists() else ""
+        assert proc.returncode == 0, err.decode()[-3000:] + shown
+    trials = load(storage).trials
+    assert 4 <= len(trials) <= 5  # two processes may both take the last place
+    ran = {name: sorted(int(p.parent.name) for p in (tmp_path / name).glob("*/metrics.json"))
+           for name in ("a", "b")}  # fmt: skip
+    assert ran["a"] and ran["b"], "both processes ran trials"
+    numbers = [int(o.split("=")[1]) for t in trials for o in job_overrides(t) if "trial=" in o]
+    assert sorted(numbers) == [t.number for t in trials]  # each trial ran in exactly one job
+    learning_rates = [t.params["optim.lr"] for t in trials]
+    assert len(set(learning_rates)) == len(learning_rates)  # distinct seeds, distinct proposals
+
+
+def test_a_hopeless_trial_is_pruned_and_a_failed_one_told_fail(tiny_cifar, tmp_path):
+    storage = tmp_path / "s.journal"
+    common = ["seed=choice(1,2)", "hydra.sweeper.sampler.name=random",
+              "hydra.sweeper.pruner.n_startup_trials=1"]  # fmt: skip
+
+    def study_run(n_trials: int, lr: str, folder: str):
+        args = [*search(storage, n_trials), *common, f"optim.lr={lr}"]
+        return run([*args, *tiny(tiny_cifar, tmp_path / folder)], tmp_path)
+
+    assert study_run(1, "1e-2", "good").returncode == 0
+    assert study_run(2, "1e-9", "hopeless").returncode == 0  # learns nothing: chance accuracy
+    failed = study_run(3, "-1", "bad")
+    assert failed.returncode == 1  # a failed job makes the sweep exit non-zero, after the study
+    good, hopeless, bad = load(storage).trials
+    assert good.state == TrialState.COMPLETE
+    assert hopeless.state == TrialState.PRUNED
+    record = metrics(hopeless)
+    assert record["status"] == "pruned" and record["steps"] == 2 < 4
+    assert record["reason"].startswith("pruned at step 2: val/accuracy")
+    assert list(hopeless.intermediate_values) == [2]
+    assert bad.state == TrialState.FAIL
+    assert metrics(bad)["status"] == "failed"
+    assert bad.user_attrs["reason"] == metrics(bad)["reason"]
+    assert "| 2 | fail |" in (tmp_path / "bad" / "trials.md").read_text()
+
+
+def test_a_loss_is_minimised_and_a_test_metric_refused(tiny_cifar, tmp_path):
+    storage = tmp_path / "s.journal"
+    args = [*search(storage, 1), SPACE[0], "optimized_metric=val/loss"]
+    assert run([*args, *tiny(tiny_cifar, tmp_path / "sweep")], tmp_path).returncode == 0
+    assert load(storage).direction == optuna.study.StudyDirection.MINIMIZE
+    assert load(storage).trials[0].value == metrics(load(storage).trials[0])["best"]["val/loss"]
+
+    args = [*search(tmp_path / "t.journal", 1), SPACE[0], "optimized_metric=test/accuracy"]
+    refused = run([*args, *tiny(tiny_cifar, tmp_path / "test")], tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "dlexp-train: error: optimized_metric test/accuracy is a test metric: a search selects "
+        "on validation, never on test; use val/accuracy or val/loss"
+    ]
+    assert not (tmp_path / "test").exists() and not (tmp_path / "t.journal").exists()
+
+    args = [*search(tmp_path / "t.journal", 1), "norm=choice(none,bogus)"]
+    refused = run([*args, *tiny(tiny_cifar, tmp_path / "space")], tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "dlexp-train: error: search space: unknown norm option 'bogus'; choose one of "
+        "autograd_bn, custom_bn, none, torch_bn; nothing was run"
+    ]
+    assert not (tmp_path / "space").exists()
+
+
+def test_direction_rules():
+    assert study_direction("val/accuracy", None) == "maximize"
+    assert study_direction("train/accuracy", "maximize") == "maximize"
+    assert study_direction("val/loss", None) == "minimize"
+    with pytest.raises(ConfigError, match="contradicts optimized_metric val/loss"):
+        study_direction("val/loss", "maximize")
+    with pytest.raises(ConfigError, match="test metric"):
+        study_direction("test/loss", None)
+
+
+def best_preset_config(best_yaml: Path, folder: Path):
+    """Compose `experiment=best` with best.yaml copied into a config search path."""
+    (folder / "experiment").mkdir(parents=True)
+    (folder / "experiment" / "best.yaml").write_text(best_yaml.read_text())
+    with initialize_config_module("dlexp.conf", version_base="1.3"):
+        return compose("train", [f"hydra.searchpath=[file://{folder}]", "experiment=best"])
+
+
+def test_hparams_search_runs_without_dash_m_and_keeps_the_study_at_a_stable_path(
+    tiny_cifar, tmp_path
+):
+    args = ["hparams_search=torch_mlp", "hydra.sweeper.n_trials=1", "model.n_hidden=[16]"]
+    proc = run([*args, *tiny(tiny_cifar, tmp_path / "sweep")], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    journal = tmp_path / "outputs" / "torch_mlp" / "optuna" / "torch_mlp.journal"
+    study = optuna.load_study(study_name="torch_mlp", storage=open_storage(str(journal)))
+    assert len(study.trials) == 1
+    # the command line fixed model.n_hidden and batch_size; the rest of the space is searched
+    assert set(study.trials[0].params) == {
+        "optim.lr",
+        "optim.weight_decay",
+        "model.dropout",
+        "norm",
+        "data.augment",
+        "label_smoothing",
+    }
+    # best.yaml picks the preset's groups (model, optim, maybe norm) and reproduces the trial
+    preset = best_preset_config(tmp_path / "sweep" / "best.yaml", tmp_path / "presets")
+    job_dir = Path(study.best_trial.user_attrs["job_dir"])
+    assert without_plumbing(preset) == without_plumbing(
+        OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    )
+    assert "  - override /optim: adamw" in (tmp_path / "sweep" / "best.yaml").read_text()
+
+
+@pytest.mark.parametrize("preset", ["numpy_mlp", "torch_mlp", "convnet"])
+def test_each_hparams_search_preset_composes_at_every_choice_and_end(preset):
+    with initialize_config_module("dlexp.conf", version_base="1.3"):
+        cfg = compose("train", [f"hparams_search={preset}"], return_hydra_config=True)
+        assert cfg.model.name == preset
+        assert cfg.hydra.sweeper._target_ == "hydra_plugins.dlexp_sweepers.DlexpOptunaSweeper"
+        assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+        space = parse_space(OmegaConf.to_container(cfg.hydra.sweeper.params), [])
+        assert len(space.distributions) >= 3
+        probes = {key: probe_values(d) for key, d in space.distributions.items()}
+        for i in range(max(len(values) for values in probes.values())):  # as the sweeper does
+            probe = [override_text(k, values[i % len(values)]) for k, values in probes.items()]
+            compose("train", [f"hparams_search={preset}", *probe])
+
+
+def test_the_search_space_syntax():
+    space = parse_space(
+        {
+            "optim.lr": "tag(log, interval(1e-4, 1e-2))",
+            "model.n_hidden": "choice([512],[512,256])",
+            "seed": "range(1, 8, 3)",
+            "batch_size": "choice(64,128)",
+        },
+        ["batch_size=32", "model.dropout=interval(0.0, 0.5)", "max_steps=10"],
+    )
+    d = space.distributions
+    assert d["optim.lr"] == optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+    assert d["model.n_hidden"].choices == ("[512]", "[512,256]")
+    assert d["seed"] == optuna.distributions.IntDistribution(1, 7, step=3)  # 1, 4, 7
+    assert d["model.dropout"] == optuna.distributions.FloatDistribution(0.0, 0.5)
+    assert space.fixed == ["batch_size=32", "max_steps=10"]  # the command line wins
+    assert override_text("model.n_hidden", "[512,256]") == "model.n_hidden=[512,256]"
+    assert override_text("optim.lr", 1e-05) == "optim.lr=1e-05"
+
+
+def test_trial_report_reports_each_evaluation_and_prunes(tmp_path):
+    storage = str(tmp_path / "s.journal")
+    study = optuna.create_study(study_name="s", storage=open_storage(storage), direction="maximize")
+    done = study.ask()
+    for step, value in ((2, 0.8), (4, 0.9)):
+        done.report(value, step)
+    study.tell(done, 0.9)
+    running = study.ask()
+    running.set_user_attr("pruner", {"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0})
+    search = OmegaConf.create({"storage": storage, "study_name": "s", "trial": running.number})
+    report = TrialReport.from_config(search, "val/accuracy")
+    report(2, {"val/accuracy": 0.85, "test/accuracy": 0.1})  # above the median: goes on
+    with pytest.raises(RunStopped) as stop:
+        report(4, {"val/accuracy": 0.2, "val/loss": math.nan})
+    assert stop.value.status == "pruned"
+    assert stop.value.reason == "pruned at step 4: val/accuracy 0.2 (the median pruner, trial 1)"
+    assert study.trials[1].intermediate_values == {2: 0.85, 4: 0.2}
+    assert TrialReport.from_config(OmegaConf.create({"trial": None}), "val/accuracy") is None
+    search.trial = done.number
+    with pytest.raises(ConfigError, match="trial 0 of study 's' is complete, not running"):
+        TrialReport.from_config(search, "val/accuracy")
+
+
+def test_registering_the_sweepers_is_cheap_and_imports_no_optuna():
+    code = (
+        "import sys; from dlexp.search import register_plugins; register_plugins(); "
+        "register_plugins(); from hydra.core.plugins import Plugins; "
+        "names = Plugins.instance().class_name_to_class; "
+        "print('optuna' in sys.modules, sorted(n for n in names if 'dlexp' in n))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split(" ", 1) == [
+        "False",
+        "['hydra_plugins.dlexp_sweepers.DlexpGridSweeper', "
+        "'hydra_plugins.dlexp_sweepers.DlexpOptunaSweeper']\n",
+    ]
