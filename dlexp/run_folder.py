@@ -6,7 +6,8 @@ from pathlib import Path
 
 import yaml
 
-PLUMBING = ("hydra.", "data.root", "output_dir", "progress", "task_name", "search.")  # say nothing of a run
+# Overrides that say nothing about what a run is: where it ran, how it showed, which trial.
+PLUMBING = ("hydra.", "data.root", "output_dir", "progress", "task_name", "search.")
 
 
 def read_overrides(run: Path, skip_plumbing: bool = True) -> list[str]:
