@@ -36,12 +36,16 @@ def write_metrics(out: Path, cfg: DictConfig, result: FitResult, timing: dict) -
 
 def record_failure(cfg: DictConfig, result: FitResult, err: Exception | None) -> None:
     """A failed run still leaves metrics.json: status failed, the one-line reason, its step.
-    With `err` None, `result` already holds the status and reason."""
+    With `err` None, `result` already holds the status and reason.
+
+    A resume refused before its first step (a changed key, a bad checkpoint) writes nothing:
+    the run's folder stays as it was."""
     try:
         out = Path(cfg.output_dir)
     except Exception:  # train() called without an output_dir: nowhere to write
         return
-    if out.is_dir():
+    refused_resume = result.steps == 0 and (out / "checkpoints").is_dir()
+    if out.is_dir() and not refused_resume:
         if err is not None:
             result.status, result.reason = "failed", failure_reason(err)
         write_metrics(out, cfg, result, timing={})

@@ -97,8 +97,7 @@ def train(cfg: DictConfig) -> float | None:
     try:
         return _run(cfg, result)
     except Exception as err:
-        if not (cfg.resume and result.steps == 0):  # a refused resume leaves the run as it was
-            record_failure(cfg, result, err)
+        record_failure(cfg, result, err)
         raise
     except KeyboardInterrupt:  # a second stop signal: no checkpoint of this step
         result.status, result.reason = "interrupted", "aborted by a second stop signal"

@@ -138,7 +138,7 @@ def test_resume_refuses_a_changed_key_and_a_longer_cosine(tiny_cifar, tmp_path):
     subprocess.run(
         command(tiny_cifar, run, "max_steps=40", "sched=cosine"), check=True, capture_output=True
     )
-    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    before = files_of(run)
     for override, message in [
         ("optim.lr=0.5", "resume: optim.lr would be 0.5 but the run being resumed has 0.002"),
         (
@@ -153,8 +153,7 @@ def test_resume_refuses_a_changed_key_and_a_longer_cosine(tiny_cifar, tmp_path):
         )  # fmt: skip
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
-    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and "resume-" not in str(p)}
-    assert after == before  # nothing in the run folder was overwritten
+    assert files_of(run) == before  # nothing in the run folder was overwritten
     same = subprocess.run(
         [sys.executable, "-m", "dlexp", f"resume={run}", "optim.lr=0.002", "progress=false"],
         capture_output=True, text=True,
@@ -177,3 +176,50 @@ def test_a_requeued_job_finds_its_checkpoint_and_resumes_by_itself(tiny_cifar, t
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming" in again.stdout + again.stderr
     assert comparable(requeued) == comparable(reference)
+
+
+def files_of(run: Path) -> dict:
+    """Every file of a run folder, but the configs that each resume adds in .hydra/resume-<n>/."""
+    return {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and "resume-" not in str(p)}
+
+
+class _WritesAMarker:
+    """Unpickling this runs code: it would create the file named in `path`."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_bad_checkpoint_is_one_line_and_leaves_the_run_folder_alone(tiny_cifar, tmp_path):
+    import pickle
+
+    run, other = tmp_path / "run", tmp_path / "other"
+    for folder, extra in ((run, []), (other, ["model.n_hidden=[7]"])):
+        subprocess.run(
+            command(tiny_cifar, folder, "max_steps=20", *extra), check=True, capture_output=True
+        )
+    last = run / "checkpoints" / "last.ckpt"
+    good = last.read_bytes()
+    flipped = bytearray(good)
+    flipped[-10] ^= 0xFF
+    marker = tmp_path / "code-ran"
+    bad_files = {
+        "truncated": good[: len(good) // 2],
+        "checksum": bytes(flipped),
+        "another model": (other / "checkpoints" / "last.ckpt").read_bytes(),
+        "pickle": pickle.dumps(_WritesAMarker(marker)),
+    }
+    for name, content in bad_files.items():
+        last.write_bytes(content)
+        before = files_of(run)
+        proc = subprocess.run(
+            [sys.executable, "-m", "dlexp", f"resume={run}", "progress=false"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert proc.returncode == 2, (name, proc.stderr)
+        assert proc.stderr.count("\n") == 1 and str(last) in proc.stderr, (name, proc.stderr)
+        assert files_of(run) == before, name
+    assert not marker.exists()
