@@ -148,13 +148,14 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
     except USER_ERRORS as err:
         _exit_with_one_line(prog, err)
     except RunInterrupted as stopped:  # checkpoint and metrics.json are written
+        SweepSummary.write_if_running()  # a stopped sweep still lists the jobs it ran
         print(f"{prog}: {stopped.message}", file=sys.stderr)
         sys.exit(stopped.exit_status)
-    except KeyboardInterrupt:  # a second Ctrl-C: abort at once
-        print(
-            f"{prog}: aborted; the last checkpoint (if any) is in the run folder", file=sys.stderr
-        )
-        sys.exit(130)
+    except KeyboardInterrupt as aborted:  # a second signal, or one outside a run: at once
+        SweepSummary.write_if_running()
+        reason = str(aborted) or "aborted"
+        print(f"{prog}: {reason}; any checkpoint is in the run folder", file=sys.stderr)
+        sys.exit(getattr(aborted, "exit_status", 130))
     finally:
         _restore_full_error(previous)
     failed = SweepSummary.last_failed

@@ -43,7 +43,7 @@ class StopRequests:
     def _handle(self, signum, frame) -> None:
         if self.signal is not None:  # the second signal: abort now, no checkpoint
             self._restore()
-            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: aborted")
+            raise RunAborted(signum)
         self.signal = signum
 
     def __enter__(self) -> StopRequests:
@@ -63,12 +63,27 @@ class StopRequests:
 class RunInterrupted(BaseException):
     """Raised by train() after a stop signal, once the checkpoint and metrics.json are written.
 
-    A BaseException, as KeyboardInterrupt is: it is no failure, and ends a sweep as well.
+    A BaseException, as KeyboardInterrupt is: it is no failure, and ends a sweep as well. Plain
+    fields only, so that it pickles back from a joblib worker.
     """
 
-    def __init__(self, stop: StopRequests, message: str):
-        super().__init__(message)
-        self.message = message
-        self.exit_status = stop.exit_status()
-        self.previous_handler = stop.previous_handler()
-        self.signal = stop.signal
+    def __init__(self, message: str, signum: int):
+        super().__init__(message, signum)
+        self.message, self.signal = message, signum
+        self.exit_status = 128 + signum  # the shell's convention: 130 SIGINT, 143 SIGTERM
+        self.previous_handler = None  # set in the job's own process: submitit's SIGUSR2 handler
+
+    def __reduce__(self):
+        return (RunInterrupted, (self.message, self.signal))
+
+
+class RunAborted(KeyboardInterrupt):
+    """A second stop signal: the run ends at once, without a checkpoint of its current step."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signal = signum
+        self.exit_status = 128 + signum
+
+    def __str__(self) -> str:
+        return f"aborted by a second {signal.Signals(self.signal).name}"

@@ -42,7 +42,7 @@ class ScalarSink(Protocol):
 class Checkpoints(Protocol):
     def due(self, step: int, is_last: bool) -> bool: ...
 
-    def save(self, step: int, result: FitResult) -> None: ...
+    def save(self, step: int, result: FitResult, last: bool = True) -> None: ...
 
 
 class StopFlag(Protocol):
@@ -153,6 +153,10 @@ def fit(
         dynamic_ncols=True,
     )
     try:
+        if stop is not None and stop.requested:  # a signal while the run was starting
+            raise RunStopped(
+                "interrupted", f"stopped by {stop.signal_name()} before step {result.steps + 1}"
+            )
         for step in range(result.steps + 1, schedule.max_steps + 1):
             is_last = step == schedule.max_steps
             logs = step % schedule.log_freq == 0 or is_last
@@ -172,7 +176,8 @@ def fit(
                 sink.scalars(step, {**train, "train/lr": lr})
                 result.final.update(train)
                 bar.set_postfix_str(f"loss {loss:.3f}{last_eval}", refresh=False)
-            if step % schedule.eval_freq == 0 or is_last:
+            evaluates = step % schedule.eval_freq == 0 or is_last
+            if evaluates:
                 eval_start = time.perf_counter()
                 evaluated = evaluate_all(backend)
                 result.eval_s += time.perf_counter() - eval_start
@@ -192,8 +197,9 @@ def fit(
                     if checkpoints is not None:  # the state it stopped in, for dlexp-eval
                         checkpoints.save(step, result)
                     raise
-            if checkpoints is not None and checkpoints.due(step, is_last):
-                checkpoints.save(step, result)
+            if checkpoints is not None and (evaluates or checkpoints.due(step, is_last)):
+                # `last` when due; `best` whenever this evaluation is the best so far
+                checkpoints.save(step, result, last=checkpoints.due(step, is_last))
             if stop is not None and stop.requested and not is_last:
                 if checkpoints is not None:
                     checkpoints.save(step, result)

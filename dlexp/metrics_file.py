@@ -7,6 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from dlexp.checkpoint import write_atomically
 from dlexp.cli import failure_reason
 from dlexp.loop import FitResult
 
@@ -30,7 +31,8 @@ def write_metrics(out: Path, cfg: DictConfig, result: FitResult, timing: dict) -
         "best": result.best,
         "timing": timing,
     }
-    (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    # atomic: a kill mid-write must not leave a half file that reads as a failed run
+    write_atomically(out / "metrics.json", [(json.dumps(record, indent=2) + "\n").encode()])
     return record
 
 
@@ -44,7 +46,9 @@ def record_failure(cfg: DictConfig, result: FitResult, err: Exception | None) ->
         out = Path(cfg.output_dir)
     except Exception:  # train() called without an output_dir: nowhere to write
         return
-    refused_resume = result.steps == 0 and (out / "checkpoints").is_dir()
+    refused_resume = result.steps == 0 and (
+        cfg.resume is not None or (out / "checkpoints").is_dir()
+    )
     if out.is_dir() and not refused_resume:
         if err is not None:
             result.status, result.reason = "failed", failure_reason(err)

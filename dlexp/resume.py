@@ -12,6 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from dlexp.checkpoint import load_checkpoint
 from dlexp.errors import ConfigError
 from dlexp.run_checkpoints import LAST, checkpoint_folder
 from dlexp.run_folder import read_overrides
@@ -89,16 +90,22 @@ def _recomposed(run_dir: Path, new_overrides: list[str]) -> DictConfig:
     return compose(config_name="train", overrides=[*original, *new_overrides])
 
 
+def _key(override: str) -> str:
+    return override.lstrip("+~").split("=", 1)[0]
+
+
 def resumed_config(resume: str, command_line: list[str] | None) -> DictConfig:
-    """The run's saved config, with the command line's RESUMABLE_KEYS applied. Any other override
-    that changes a value is refused in one line naming the key. `command_line` is this
+    """The run's saved config, with the command line's RESUMABLE_KEYS applied. Any other
+    override that changes a value is refused in one line naming the key. `command_line` is this
     process's overrides (None when train() is called from Python: the saved config as it is)."""
     run_dir = run_dir_of(resume)
     saved_file = run_dir / ".hydra" / "config.yaml"
     if not saved_file.is_file():
         raise ConfigError(f"resume: {run_dir} has no saved config ({saved_file})")
+    checkpoint = checkpoint_to_resume(resume)
+    loop = load_checkpoint(checkpoint)[1].get("loop", {})  # a bad file is refused here, first
     saved = OmegaConf.load(saved_file)
-    was = saved.max_steps
+    was = saved.max_steps = loop.get("max_steps", saved.max_steps)  # an earlier extension stays
     new = [o for o in command_line or [] if not _is_plumbing(o)]
     if new:
         changed = _recomposed(run_dir, new)
@@ -115,13 +122,25 @@ def resumed_config(resume: str, command_line: list[str] | None) -> DictConfig:
                 f"resumed has {OmegaConf.select(saved, key)!r}; a resume may change only "
                 f"{', '.join(RESUMABLE_KEYS)}"
             )
-        for key in RESUMABLE_KEYS:
+        for key in {_key(o) for o in new} & set(RESUMABLE_KEYS):
             saved[key] = changed[key]
+    _check_length(saved, was, loop.get("step", 0))
+    saved.output_dir = str(run_dir)
+    saved.resume = str(checkpoint)
+    if "search" in saved:  # a resumed trial runs outside its study, whose trial has ended
+        saved.search.trial = None
+    return saved
+
+
+def _check_length(saved: DictConfig, was: int, step: int) -> None:
+    """max_steps may grow with a schedule of no fixed length, and must leave steps to run."""
     if saved.max_steps != was and saved.sched.name in FIXED_LENGTH_SCHEDULES:
         raise ConfigError(
             f"resume: sched={saved.sched.name} is shaped by max_steps={was}; "
             f"it cannot be run to {saved.max_steps} (sched=none or step can be extended)"
         )
-    saved.output_dir = str(run_dir)
-    saved.resume = str(checkpoint_to_resume(resume))
-    return saved
+    if step >= saved.max_steps:
+        raise ConfigError(
+            f"resume: the checkpoint is at step {step} and max_steps is {saved.max_steps}: "
+            f"nothing to run; pass a larger max_steps to extend the run"
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from dlexp.checkpoint import load_run_state, save_run_state
+from dlexp.checkpoint import load_run_state, save_run_state, write_atomically
 from dlexp.loop import FitResult
 
 LAST, BEST = "last.ckpt", "best.ckpt"
@@ -22,31 +22,41 @@ def checkpoint_folder(run_dir: Path) -> Path:
 class RunCheckpoints:
     """Saves the whole run every `every` steps, at the last step, and when asked to stop."""
 
-    def __init__(self, run_dir: Path, every: int, backend, sampler, generators: dict, hooks=()):
+    def __init__(
+        self, run_dir: Path, every: int, max_steps: int, backend, sampler, generators, hooks=()
+    ):
         self.folder = checkpoint_folder(run_dir)
+        self.max_steps = max_steps  # recorded, so that a second resume keeps an extension
         self.every = every  # steps; 0: only at the last step and when stopped
         self.backend, self.sampler, self.generators = backend, sampler, generators
         self.hooks = [h for h in hooks if hasattr(h, "state_dict")]  # early stopping's counters
         self.saved_step = 0  # the step of the newest `last`
+        self.best_step = 0  # the step of the newest `best`
 
     def due(self, step: int, is_last: bool) -> bool:
         return is_last or (self.every > 0 and step % self.every == 0)
 
-    def save(self, step: int, result: FitResult) -> None:
-        """Write `last`; also `best` when this step's evaluation is the best so far."""
-        if step == self.saved_step:
-            return
+    def save(self, step: int, result: FitResult, last: bool = True) -> None:
+        """Write `last` (when `last`), and `best` when this step's evaluation is the best yet."""
+        if step == 0:
+            return  # nothing trained yet: nothing worth keeping
         self.folder.mkdir(parents=True, exist_ok=True)
         loop = {
             "step": step,
+            "max_steps": self.max_steps,
             "result": {k: v for k, v in asdict(result).items() if k not in ("status", "reason")},
             "hooks": [h.state_dict() for h in self.hooks],
         }
         state = (self.backend, self.sampler, self.generators)
-        save_run_state(self.folder / LAST, *state, loop=loop)
-        if result.best.get("best_step") == step:
-            save_run_state(self.folder / BEST, *state, loop=loop)
-        self.saved_step = step
+        if last and step != self.saved_step:
+            save_run_state(self.folder / LAST, *state, loop=loop)
+            self.saved_step = step
+        if result.best.get("best_step") == step != self.best_step:
+            if self.saved_step == step:  # the same bytes: copy rather than serialise again
+                write_atomically(self.folder / BEST, [(self.folder / LAST).read_bytes()])
+            else:
+                save_run_state(self.folder / BEST, *state, loop=loop)
+            self.best_step = step
 
     def restore(self, path: Path, result: FitResult) -> int:
         """Load `path` into the run's objects and `result`; returns the step it was saved at."""
@@ -56,4 +66,5 @@ class RunCheckpoints:
         for hook, state in zip(self.hooks, loop["hooks"], strict=False):
             hook.load_state_dict(state)
         self.saved_step = loop["step"]
+        self.best_step = result.best.get("best_step", 0)
         return loop["step"]

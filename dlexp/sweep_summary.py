@@ -90,11 +90,21 @@ class SweepSummary(Callback):
     """Runs after every multirun, whatever the launcher, by reading the job folders back."""
 
     last_failed: int = 0  # failed jobs of this process's last sweep: the command exits non-zero
+    running: Path | None = None  # the folder of the sweep under way
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         SweepSummary.last_failed = 0
+        SweepSummary.running = Path(config.hydra.sweep.dir)
+
+    @classmethod
+    def write_if_running(cls) -> None:
+        """A sweep stopped by a signal skips on_multirun_end: write what its jobs left."""
+        if cls.running is not None:
+            write_summary(cls.running)
+            cls.running = None
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        SweepSummary.running = None
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = write_summary(sweep_dir)
         if rows:

@@ -19,7 +19,7 @@ from dlexp.errors import ConfigError
 from dlexp.interrupt import RunInterrupted, StopRequests
 from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, fit
 from dlexp.metrics_file import record_failure, write_metrics
-from dlexp.resume import resumed_config
+from dlexp.resume import resumed_config, run_dir_of
 from dlexp.run_checkpoints import LAST, RunCheckpoints, checkpoint_folder
 from dlexp.sweep_summary import read_job_record
 from dlexp.tensorboard_log import TensorBoardLogger
@@ -95,16 +95,32 @@ def train(cfg: DictConfig) -> float | None:
     """
     result = FitResult()
     try:
-        return _run(cfg, result)
+        with StopRequests() as stop:  # from the start: a signal while loading is honoured too
+            objective = _run(cfg, result, stop)
     except Exception as err:
         record_failure(cfg, result, err)
         raise
-    except KeyboardInterrupt:  # a second stop signal: no checkpoint of this step
-        result.status, result.reason = "interrupted", "aborted by a second stop signal"
+    except KeyboardInterrupt as err:  # a second stop signal: no checkpoint of this step
+        result.status, result.reason = "interrupted", str(err) or "aborted"
         record_failure(cfg, result, None)
         raise
     finally:
         mark_run_end()  # even after a failure: a sweep's next job starts its clock here
+    if stop.requested:  # also when the signal came during the last step: the command stops
+        raise _interrupted(cfg, result, stop)
+    return objective
+
+
+def _interrupted(cfg: DictConfig, result: FitResult, stop: StopRequests) -> RunInterrupted:
+    """The one line a stopped run ends with, and its exit status (128 + the signal)."""
+    if result.status == "interrupted":
+        out = Path(cfg.output_dir) if cfg.resume is None else run_dir_of(cfg.resume)
+        message = f"{result.reason}; resume with: dlexp-train resume={out}"
+    else:  # the signal came during the last step, which completed the run
+        message = f"{stop.signal_name()} received after the last step: the run is {result.status}"
+    interrupted = RunInterrupted(message, stop.signal)
+    interrupted.previous_handler = stop.previous_handler()  # submitit's, which requeues
+    return interrupted
 
 
 def _eval_hooks(cfg: DictConfig) -> list:
@@ -146,7 +162,7 @@ def _checkpoint_to_continue(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-def _run(cfg: DictConfig, result: FitResult) -> float | None:
+def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> float | None:
     cfg = _checkpoint_to_continue(cfg)
     random.seed(cfg.seed)
     model_rng, sampler_rng = seed_generators(cfg.seed)
@@ -164,7 +180,7 @@ def _run(cfg: DictConfig, result: FitResult) -> float | None:
     sampler = BatchSampler(len(data.train), cfg.batch_size, sampler_rng)
     every = cfg.eval_freq if cfg.checkpoint.every is None else cfg.checkpoint.every
     generators = {"model": model_rng, "augment": augment_rng}
-    checkpoints = RunCheckpoints(out, every, backend, sampler, generators, hooks)
+    checkpoints = RunCheckpoints(out, every, cfg.max_steps, backend, sampler, generators, hooks)
     if cfg.resume is not None:
         checkpoints.restore(Path(cfg.resume), result)
         log.info("resuming %s from step %d", out, result.steps)
@@ -175,19 +191,18 @@ def _run(cfg: DictConfig, result: FitResult) -> float | None:
     start = time.time()
     startup_s = start - startup_origin()
     try:
-        with StopRequests() as stop:
-            fit(
-                backend,
-                sampler,
-                loop_schedule,
-                logger,
-                cfg.optimized_metric,
-                result,
-                progress=cfg.progress,
-                eval_hooks=hooks,
-                checkpoints=checkpoints,
-                stop=stop,
-            )
+        fit(
+            backend,
+            sampler,
+            loop_schedule,
+            logger,
+            cfg.optimized_metric,
+            result,
+            progress=cfg.progress,
+            eval_hooks=hooks,
+            checkpoints=checkpoints,
+            stop=stop,
+        )
         wall = time.time() - start
         logger.hparams(flat_hparams(cfg), sorted(result.final))
     finally:
@@ -211,8 +226,6 @@ def _run(cfg: DictConfig, result: FitResult) -> float | None:
         "%d steps in %.1fs (start-up %.1fs)%s | %s | %s",
         result.steps, wall, startup_s, ended, shown, out,
     )  # fmt: skip
-    if result.status == "interrupted":
-        raise RunInterrupted(stop, f"{result.reason}; resume with: dlexp-train resume={out}")
     return None if result.status == "pruned" else record["objective"]
 
 

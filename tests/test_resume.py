@@ -89,8 +89,8 @@ def test_sigkill_then_resume_equals_the_run_left_alone(tiny_cifar, tmp_path, nam
         if (killed / "metrics.json").exists()
         else True
     )
-    resumed = subprocess.run(
-        [sys.executable, "-m", "dlexp", f"resume={killed}", "progress=false"],
+    resumed = subprocess.run(  # the case's own overrides again: equal values are fine
+        [sys.executable, "-m", "dlexp", f"resume={killed}", "progress=false", *CASES[name]],
         capture_output=True, text=True,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -154,11 +154,13 @@ def test_resume_refuses_a_changed_key_and_a_longer_cosine(tiny_cifar, tmp_path):
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
     assert files_of(run) == before  # nothing in the run folder was overwritten
-    same = subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "dlexp", f"resume={run}", "optim.lr=0.002", "progress=false"],
         capture_output=True, text=True,
     )  # fmt: skip
-    assert same.returncode == 0, same.stderr  # repeating an equal value is fine
+    # an equal value passes the key check; a finished run then has nothing left to run
+    assert done.returncode == 2
+    assert "resume: the checkpoint is at step 40 and max_steps is 40: nothing to run" in done.stderr
 
 
 def test_a_requeued_job_finds_its_checkpoint_and_resumes_by_itself(tiny_cifar, tmp_path):
@@ -215,8 +217,8 @@ def test_a_bad_checkpoint_is_one_line_and_leaves_the_run_folder_alone(tiny_cifar
     for name, content in bad_files.items():
         last.write_bytes(content)
         before = files_of(run)
-        proc = subprocess.run(
-            [sys.executable, "-m", "dlexp", f"resume={run}", "progress=false"],
+        proc = subprocess.run(  # extending the finished run, which sched=none allows
+            [sys.executable, "-m", "dlexp", f"resume={run}", "max_steps=40", "progress=false"],
             capture_output=True, text=True,
         )  # fmt: skip
         assert proc.returncode == 2, (name, proc.stderr)
