@@ -62,20 +62,24 @@ def _job_order(job_dir: Path):
     return (0, int(job_dir.name)) if job_dir.name.isdigit() else (1, job_dir.name)
 
 
-def write_summary(sweep_dir: Path) -> list[dict]:
-    rows = collect_jobs(sweep_dir)
-    if not rows:
-        return rows
-    with (sweep_dir / "summary.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+def write_table(rows: list[dict], folder: Path, stem: str, float_format: str) -> None:
+    """<stem>.csv and <stem>.md (a markdown table, `|` in cells escaped) from the same rows."""
+    header = list(rows[0])
+    with (folder / f"{stem}.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
         writer.writeheader()
         writer.writerows(rows)
-    header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()]
-        lines.append("| " + " | ".join(cells) + " |")
-    (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
+        cells = [format(v, float_format) if isinstance(v, float) else str(v) for v in row.values()]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    (folder / f"{stem}.md").write_text("\n".join(lines) + "\n")
+
+
+def write_summary(sweep_dir: Path) -> list[dict]:
+    rows = collect_jobs(sweep_dir)
+    if rows:
+        write_table(rows, sweep_dir, "summary", ".4f")
     return rows
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlexp.backends.training_state import load_training_state, training_state
 from dlexp.data.augment import BatchAugmenter, draw_augment
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
@@ -102,9 +103,7 @@ class Backend:
     def state_dict(self) -> dict:
         """Model, optimizer, schedule and the train stats not yet popped (arrays not copied)."""
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            **training_state(self.model, self.optimizer, self.scheduler),
             "train_stats": {
                 "loss_sum": self._loss_sum,
                 "correct": self._correct,
@@ -114,12 +113,7 @@ class Backend:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a state_dict(); the schedule last, as it sets the optimizer's lr."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if (state["scheduler"] is None) != (self.scheduler is None):
-            raise ValueError("the checkpoint and this run disagree on having a schedule")
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
+        load_training_state(state, self.model, self.optimizer, self.scheduler)
         stats = state["train_stats"]
         self._loss_sum, self._correct, self._seen = (
             stats["loss_sum"],

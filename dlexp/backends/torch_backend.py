@@ -10,6 +10,7 @@ import torch
 from torch.nn import functional
 
 from dlexp.backends.torch_schedules import make_torch_scheduler as make_scheduler
+from dlexp.backends.training_state import load_training_state, training_state
 from dlexp.data.augment import draw_augment
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
@@ -156,9 +157,7 @@ class Backend:
     def state_dict(self) -> dict:
         """Parameters and buffers, optimizer, schedule, unpopped train stats and torch's RNGs."""
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            **training_state(self.model, self.optimizer, self.scheduler),
             "train_stats": {
                 "loss_sum": self._loss_sum,
                 "correct": self._correct,
@@ -177,12 +176,8 @@ class Backend:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a state_dict(); tensors may come on the CPU, they are copied to the device."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])  # moves its state to the params
-        if (state["scheduler"] is None) != (self.scheduler is None):
-            raise ValueError("the checkpoint and this run disagree on having a schedule")
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
+        # the optimizer's state moves to its parameters' device
+        load_training_state(state, self.model, self.optimizer, self.scheduler)
         stats = state["train_stats"]
         self._loss_sum.copy_(stats["loss_sum"])
         self._correct.copy_(stats["correct"])

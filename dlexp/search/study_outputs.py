@@ -6,10 +6,11 @@ earlier runs included. Each trial carries its job's folder, status and steps in 
 
 from __future__ import annotations
 
-import csv
 import logging
 import warnings
 from pathlib import Path
+
+from dlexp.sweep_summary import write_table
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +38,8 @@ def trial_rows(study) -> list[dict]:
 def write_trials_table(study, sweep_dir: Path) -> list[dict]:
     """trials.csv and trials.md; returns the rows."""
     rows = trial_rows(study)
-    if not rows:
-        return rows
-    header = list(rows[0])
-    with (sweep_dir / "trials.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    (sweep_dir / "trials.md").write_text("\n".join(lines) + "\n")
+    if rows:
+        write_table(rows, sweep_dir, "trials", ".4g")
     return rows
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from hydra.core.utils import JobReturn
 
 from dlexp.run_status import SUCCESSFUL
+from dlexp.sweep_summary import read_job_record
 
 
 @dataclass
@@ -35,7 +35,7 @@ def read_outcome(ret: JobReturn) -> Outcome:
         return Outcome(
             "fail", None, "missing", f"{reason}: {error}" if error else reason, None, job_dir
         )
-    record = json.loads(path.read_text())
+    record = read_job_record(Path(job_dir))  # an unreadable file reads as a failed run
     status, reason = record.get("status", "completed"), record.get("reason", "")
     value, steps = record.get("objective"), record.get("steps")
     if status in SUCCESSFUL:
