@@ -113,6 +113,7 @@ class TrainConfig:
     search: SearchConfig = MISSING
     early_stop: EarlyStopConfig = MISSING
     checkpoint: CheckpointConfig = MISSING
+    logger: dict[str, Any] = field(default_factory=dict)  # one entry per selected logger
     resume: str | None = MISSING
     task_name: str = MISSING
     seed: int = MISSING
@@ -123,6 +124,8 @@ class TrainConfig:
     eval_batch_size: int = MISSING
     device: str = MISSING
     precision: str = MISSING
+    compile: bool = MISSING
+    channels_last: bool = MISSING
     deterministic: bool = MISSING
     label_smoothing: float = MISSING
     optimized_metric: str = MISSING

@@ -60,6 +60,7 @@ class Backend:
         self._augmenter = BatchAugmenter()
         self._augmented = np.empty((batch_size, *self._image_shape), dtype=dtype)
         self._loss_sum, self._correct, self._seen = 0.0, 0, 0
+        self.last_predictions: dict[str, np.ndarray] = {}  # split -> labels its last eval chose
 
     def train_step(self, batch: BatchIndices) -> None:
         images, labels = self.splits["train"]
@@ -88,17 +89,28 @@ class Backend:
 
     def evaluate(self, split: str) -> dict[str, float]:
         images, labels = self.splits[split]
-        loss_sum, correct = 0.0, 0
+        loss_sum = 0.0
+        predicted = np.empty(len(labels), dtype=np.int64)
         for start in range(0, len(labels), self.eval_batch_size):
             x = images[start : start + self.eval_batch_size]
             y = labels[start : start + self.eval_batch_size]
             logits = self.model.forward_logits(x)
             loss_sum += softmax_cross_entropy(logits, y)[0] * len(y)
-            correct += int(np.count_nonzero(logits.argmax(axis=1) == y))
+            predicted[start : start + len(y)] = logits.argmax(axis=1)
+        self.last_predictions[split] = predicted
+        correct = int(np.count_nonzero(predicted == labels))
         return {"loss": loss_sum / len(labels), "accuracy": correct / len(labels)}
 
     def learning_rate(self) -> float:
         return self.optimizer.lr
+
+    def parameter_arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+        """name -> (values, gradient of the last step or None), for weight histograms."""
+        return {
+            f"linear{i}.{name}": (value, layer.grads.get(name))
+            for i, layer in enumerate(self.model.linears)
+            for name, value in layer.params.items()
+        }
 
     def state_dict(self) -> dict:
         """Model, optimizer, schedule and the train stats not yet popped (arrays not copied)."""

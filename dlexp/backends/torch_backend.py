@@ -102,6 +102,7 @@ class Backend:
         self._loss_sum = torch.zeros((), device=device)
         self._correct = torch.zeros((), device=device, dtype=torch.int64)
         self._seen = 0
+        self.last_predictions: dict[str, np.ndarray] = {}  # split -> labels its last eval chose
 
     def _indices(self, batch: BatchIndices) -> torch.Tensor:
         if batch.permutation is not self._host_permutation:  # once per epoch
@@ -140,19 +141,31 @@ class Backend:
         images, labels = self.splits[split]
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        predicted = torch.empty_like(labels)
         for start in range(0, len(labels), self.eval_batch_size):
             x = images[start : start + self.eval_batch_size]
             y = labels[start : start + self.eval_batch_size]
             with self._autocast:
                 logits = self.model(x).float()
             loss_sum += functional.cross_entropy(logits, y, reduction="sum")
-            correct += (logits.argmax(dim=1) == y).sum()
+            predicted[start : start + len(y)] = logits.argmax(dim=1)
         self.model.train()
+        correct = (predicted == labels).sum()
+        self.last_predictions[split] = predicted.cpu().numpy()
         return {"loss": loss_sum.item() / len(labels), "accuracy": correct.item() / len(labels)}
 
     def learning_rate(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
+
+    def parameter_arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+        """name -> (values, gradient of the last step or None), for weight histograms."""
+        return {
+            name: (
+                p.detach().float().cpu().numpy(),
+                None if p.grad is None else p.grad.detach().float().cpu().numpy(),
+            )
+            for name, p in self.model.named_parameters()
+        }
 
     def state_dict(self) -> dict:
         """Parameters and buffers, optimizer, schedule, unpopped train stats and torch's RNGs."""
