@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from dlexp.resume import register_resolvers
+from dlexp.run_folder import job_folder_name
 
 
 @dataclass
@@ -155,3 +156,5 @@ def register_schemas() -> None:
 
 register_schemas()
 register_resolvers()  # hydra.run.dir and output_subdir of a resume (train.yaml)
+if not OmegaConf.has_resolver("dlexp_job_folder"):  # hydra.sweep.subdir (train.yaml)
+    OmegaConf.register_new_resolver("dlexp_job_folder", job_folder_name)

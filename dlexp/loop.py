@@ -36,7 +36,12 @@ class Backend(Protocol):
 
 
 class ScalarSink(Protocol):
+    """Where the loop's numbers go (dlexp.run_loggers fans them out to the chosen loggers)."""
+
     def scalars(self, step: int, values: dict[str, float]) -> None: ...
+
+    def step_done(self, step: int) -> None:
+        """After every optimizer step (weight histograms); optional."""
 
 
 class Checkpoints(Protocol):
@@ -145,6 +150,7 @@ def fit(
     and a checkpoint.
     """
     last_eval = ""
+    step_done = getattr(sink, "step_done", None)
     bar = tqdm(
         total=schedule.max_steps,
         initial=result.steps,
@@ -165,6 +171,8 @@ def fit(
             backend.train_step(sampler.next_batch())
             result.steps = step
             bar.update(1)
+            if step_done is not None:
+                step_done(step)
             if logs:
                 loss, accuracy = backend.pop_train_stats()
                 if not math.isfinite(loss):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import yaml
 
 # Overrides that say nothing about what a run is: where it ran, how it showed, which trial.
-PLUMBING = ("hydra.", "data.root", "output_dir", "progress", "task_name", "search.")
+PLUMBING = (
+    "hydra.", "data.root", "data.url", "data.md5", "data.download", "data.cache", "output_dir",
+    "progress", "task_name", "search.", "resume", "hparams_search", "logger", "checkpoint.",
+)  # fmt: skip
+MAX_FOLDER_NAME = 160  # characters of a job folder's name; file systems allow 255 bytes
 
 
 def read_overrides(run: Path, skip_plumbing: bool = True) -> list[str]:
@@ -15,5 +20,28 @@ def read_overrides(run: Path, skip_plumbing: bool = True) -> list[str]:
     path = Path(run) / ".hydra" / "overrides.yaml"
     overrides = (yaml.safe_load(path.read_text()) or []) if path.is_file() else []
     if skip_plumbing:
-        overrides = [o for o in overrides if not o.lstrip("+~").startswith(PLUMBING)]
+        overrides = [o for o in overrides if not is_plumbing(o)]
     return overrides
+
+
+def is_plumbing(override: str) -> bool:
+    """Whether a command-line override says nothing about what the run computes."""
+    return override.lstrip("+~").startswith(PLUMBING)
+
+
+def job_folder_name(number: int | str, overrides: str) -> str:
+    """`<job number>_<overrides>` for a sweep's job folder: Hydra's override_dirname (plumbing
+    keys excluded in train.yaml) with `/` escaped; a long one is cut and ends in a hash of it."""
+    if not overrides:
+        return str(number)
+    name = f"{number}_{overrides.replace('%', '%25').replace('/', '%2F')}"
+    if len(name) > MAX_FOLDER_NAME:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = f"{name[: MAX_FOLDER_NAME - 9]}~{digest}"
+    return name
+
+
+def job_number(folder: Path) -> int | None:
+    """The job number a sweep's job folder starts with (`3` or `3_optim.lr=0.1`), else None."""
+    head = folder.name.split("_", 1)[0]
+    return int(head) if head.isdigit() else None

@@ -9,7 +9,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from dlexp.run_folder import read_overrides
+from dlexp.run_folder import job_number, read_overrides
 
 # train/accuracy is what a sweep without a validation split selects on (the seed_* presets).
 SHOWN_METRICS = (
@@ -59,7 +59,8 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
 
 
 def _job_order(job_dir: Path):
-    return (0, int(job_dir.name)) if job_dir.name.isdigit() else (1, job_dir.name)
+    number = job_number(job_dir)
+    return (0, number, job_dir.name) if number is not None else (1, 0, job_dir.name)
 
 
 def write_table(rows: list[dict], folder: Path, stem: str, float_format: str) -> None:

@@ -1,20 +1,66 @@
-"""A torch-free TensorBoard writer: scalars and an HParams record in the run's own event file."""
+"""A torch-free TensorBoard writer: scalars, PNG images, histograms and an HParams record in the
+run's own event file, through `tensorboard`'s own protos (no torch, no TensorFlow)."""
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Collection
 from pathlib import Path
 
+import numpy as np
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
-from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.compat.proto.summary_pb2 import HistogramProto, Summary
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 FLUSH_SECS = 10  # curves show up live in TensorBoard within this many seconds
+PNG_COLORSPACE = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> channels (grey, RGB, grey+A, RGBA)
+
+
+@functools.cache
+def tensorflow_bins() -> np.ndarray:
+    """The bucket edges of torch's `add_histogram(bins="tensorflow")`: 0 and ±1e-12 * 1.1**k up
+    to 1e20, built by the same repeated multiplication so the edges match it bit for bit."""
+    edge, positive = 1e-12, []
+    while edge < 1e20:
+        positive.append(edge)
+        edge *= 1.1
+    return np.array([-e for e in reversed(positive)] + [0.0] + positive)
+
+
+def png_header(png: bytes) -> tuple[int, int, int]:
+    """(height, width, channels) from a PNG's IHDR chunk."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    return height, width, PNG_COLORSPACE.get(png[25], 4)
+
+
+def histogram_proto(values: np.ndarray, bins: np.ndarray | None = None) -> HistogramProto:
+    """The proto torch's `summary.histogram` builds: only the buckets from the first to the last
+    non-empty one, plus an empty one on the left (TensorBoard keeps only right-hand limits)."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if values.size == 0:
+        raise ValueError("a histogram needs at least one value")
+    counts, limits = np.histogram(values, bins=tensorflow_bins() if bins is None else bins)
+    nonzero = np.flatnonzero(counts)
+    start, end = (nonzero[0], nonzero[-1] + 1) if nonzero.size else (0, 1)
+    counts = counts[start - 1 : end] if start > 0 else np.concatenate([[0], counts[:end]])
+    return HistogramProto(
+        min=values.min(),
+        max=values.max(),
+        num=values.size,
+        sum=values.sum(),
+        sum_squares=values.dot(values),
+        bucket_limit=limits[start : end + 1].tolist(),
+        bucket=counts.tolist(),
+    )
 
 
 class TensorBoardLogger:
-    """Scalars through `tensorboard`'s own event writer: the NumPy path never imports torch."""
+    """TensorBoard's event writer without torch: the NumPy path never imports it."""
 
     def __init__(self, log_dir: str | Path, purge_step: int | None = None):
         self._writer = EventFileWriter(str(log_dir), flush_secs=FLUSH_SECS)
@@ -31,14 +77,48 @@ class TensorBoardLogger:
         summary = Summary(value=[Summary.Value(tag=k, simple_value=v) for k, v in values.items()])
         self._add(summary, step)
 
-    def hparams(self, hparams: dict, metric_tags: list[str]) -> None:
-        """Record this run's hyperparameters for the HParams tab; `metric_tags` name its scalars."""
+    def image(
+        self, tag: str, png: bytes, step: int, height: int, width: int, colorspace: int = 4
+    ) -> None:
+        """A PNG for the Images tab, as torch's `add_image`/`add_figure` write it.
+
+        Args:
+            colorspace: channels: 1 grey, 3 RGB, 4 RGBA (matplotlib's PNGs).
+        """
+        image = Summary.Image(
+            height=height, width=width, colorspace=colorspace, encoded_image_string=png
+        )
+        self._add(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+
+    def histogram(self, tag: str, values: np.ndarray, step: int) -> None:
+        """A histogram of `values` (any shape) with torch's default "tensorflow" buckets."""
+        self._add(Summary(value=[Summary.Value(tag=tag, histo=histogram_proto(values))]), step)
+
+    def hparams(
+        self,
+        hparams: dict,
+        metric_tags: list[str],
+        trial_id: str | None = None,
+        differs: Collection[str] = (),
+    ) -> None:
+        """Record this run's hyperparameters for the HParams tab, both lists in the order given.
+
+        Args:
+            trial_id: keeps runs with identical configs apart (default: a hash of `hparams`).
+            differs: the hparams a sweep varies. TensorBoard sorts the columns by "differs",
+                then by name, and shows the first five: these come first.
+        """
         config = hparams_summary.hparams_config_pb(
-            hparams=[hparams_summary.HParam(name) for name in sorted(hparams)],
+            hparams=[hparams_summary.HParam(name) for name in hparams],
             metrics=[hparams_summary.Metric(tag) for tag in metric_tags],
         )
+        plugin_data = config.value[0].metadata.plugin_data
+        record = HParamsPluginData.FromString(plugin_data.content)
+        for info in record.experiment.hparam_infos:
+            info.differs = info.name in differs
+        plugin_data.content = record.SerializeToString()
         self._add(config, 0)
-        self._add(hparams_summary.hparams_pb(hparams), 0)
+        self._add(hparams_summary.hparams_pb(hparams, trial_id=trial_id), 0)
 
     def close(self) -> None:
         self._writer.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from dlexp.build import build_parts, make_backend
 from dlexp.cli import run_cli, run_job
@@ -21,8 +21,8 @@ from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, fit
 from dlexp.metrics_file import record_failure, write_metrics
 from dlexp.resume import resumed_config, run_dir_of
 from dlexp.run_checkpoints import LAST, RunCheckpoints, checkpoint_folder
+from dlexp.run_loggers import RunLoggers
 from dlexp.sweep_summary import read_job_record
-from dlexp.tensorboard_log import TensorBoardLogger
 from dlexp.timing import mark_run_end, startup_origin
 
 log = logging.getLogger("dlexp")
@@ -52,24 +52,6 @@ def load_run_data(cfg: DictConfig):
         train_subset=d.train_subset,
         eval_subset=d.eval_subset,
     )
-
-
-def flat_hparams(cfg: DictConfig) -> dict:
-    """The resolved config flattened to dotted keys with TensorBoard-friendly values."""
-    flat: dict = {}
-
-    def walk(node, prefix):
-        for key, value in node.items():
-            name = f"{prefix}{key}"
-            if isinstance(value, dict):
-                walk(value, f"{name}.")
-            else:
-                flat[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
-
-    container = OmegaConf.to_container(cfg, resolve=True)
-    container.pop("output_dir", None)
-    walk(container, "")
-    return flat
 
 
 def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -185,9 +167,9 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> float | None
         checkpoints.restore(Path(cfg.resume), result)
         log.info("resuming %s from step %d", out, result.steps)
     first_step, resumed_eval_s = result.steps, result.eval_s
-    # A resumed run's events restart after its checkpoint: TensorBoard drops the later points
-    # that the interrupted process had written.
-    logger = TensorBoardLogger(out, purge_step=first_step + 1 if first_step else None)
+    # A resumed run's curves restart after its checkpoint: the later points that the
+    # interrupted process had written are dropped.
+    loggers = RunLoggers(cfg, out, first_step, backend)
     start = time.time()
     startup_s = start - startup_origin()
     try:
@@ -195,7 +177,7 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> float | None
             backend,
             sampler,
             loop_schedule,
-            logger,
+            loggers,
             cfg.optimized_metric,
             result,
             progress=cfg.progress,
@@ -204,17 +186,24 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> float | None
             stop=stop,
         )
         wall = time.time() - start
-        logger.hparams(flat_hparams(cfg), sorted(result.final))
-    finally:
-        logger.close()
+        loggers.finish(result.steps, result.final, data)
+    except KeyboardInterrupt:
+        loggers.close("interrupted")
+        raise
+    except Exception:
+        loggers.close("failed")
+        raise
+    loggers.close(result.status)
     eval_s = result.eval_s - resumed_eval_s
+    compile_s = getattr(backend, "compile_s", 0.0)  # torch.compile's first steps (compile=true)
     timing = {
         "wall_s": round(wall, 3),
         "startup_s": round(startup_s, 3),
         "eval_s": round(result.eval_s, 3),
         # training steps of this process only (a resumed run counts from its checkpoint)
-        "steps_per_s": round((result.steps - first_step) / max(wall - eval_s, 1e-9), 2),
+        "steps_per_s": round((result.steps - first_step) / max(wall - eval_s - compile_s, 1e-9), 2),
         "threads": threads,  # CPU threads this job used (a parallel sweep splits the cores)
+        "compile_s": round(compile_s, 3),  # in wall_s, not in steps_per_s
     }
     record = write_metrics(out, cfg, result, timing)
     final = result.final

@@ -47,7 +47,8 @@ def test_twenty_step_run_logs_and_returns_metric(tiny_cfg, tmp_path):
     assert returned == metrics["objective"] == metrics["best"]["val/accuracy"]
     assert metrics["status"] == "completed" and metrics["steps"] == 20
     assert metrics["best"]["best_step"] in (7, 14, 20)
-    assert set(metrics["timing"]) == {"wall_s", "startup_s", "eval_s", "steps_per_s", "threads"}
+    timing_keys = {"wall_s", "startup_s", "eval_s", "steps_per_s", "threads", "compile_s"}
+    assert set(metrics["timing"]) == timing_keys and metrics["timing"]["compile_s"] == 0.0
 
 
 def test_startup_of_a_later_run_in_the_same_process_starts_after_the_previous_run(

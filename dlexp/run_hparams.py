@@ -1,0 +1,86 @@
+"""What a run shows in TensorBoard's HParams tab: the keys that tell runs apart, metrics val first.
+
+TensorBoard takes one run's list of hparams for the whole folder and ticks its first five as
+visible columns, so every job of a sweep logs the same keys in the same order: the swept keys
+first, then the other keys its command line changed, then the few that always matter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from dlexp.run_folder import is_plumbing
+
+ALWAYS_SHOWN = ("model.name", "optim.name", "optim.lr", "batch_size", "max_steps", "seed")
+SPLIT_ORDER = ("val", "train", "test")  # the selection split first; test last
+
+
+def _override_key(override: str) -> str:
+    return override.lstrip("+~").split("=", 1)[0]
+
+
+def swept_keys(hydra_cfg) -> list[str]:
+    """The keys a multirun sweeps: `a=1,2`-style overrides and the sweeper's `params`."""
+    keys: list[str] = []
+    params = OmegaConf.select(hydra_cfg, "sweeper.params") or {}
+    keys.extend(str(k) for k in params)
+    multirun = Path(str(hydra_cfg.sweep.dir)) / "multirun.yaml"
+    if multirun.is_file():
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        task = OmegaConf.load(multirun).hydra.overrides.task
+        for override in OverridesParser.create().parse_overrides(list(task)):
+            if override.is_sweep_override():
+                keys.append(override.get_key_element())
+    return [k for k in dict.fromkeys(keys) if not is_plumbing(f"{k}=")]
+
+
+def _shown_key(cfg: DictConfig, key: str) -> str:
+    """A group chosen on the command line (model=...) shows as its `name` key (model.name)."""
+    node = OmegaConf.select(cfg, key)
+    return f"{key}.name" if isinstance(node, DictConfig) and "name" in node else key
+
+
+def _value(cfg: DictConfig, key: str, choices: dict):
+    """A key's resolved value; a group without a node of its own (experiment=...) its option."""
+    node = OmegaConf.select(cfg, key)
+    if node is None or isinstance(node, DictConfig):
+        return choices.get(key)
+    value = OmegaConf.to_container(node) if OmegaConf.is_config(node) else node
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def run_hparams(cfg: DictConfig) -> tuple[dict, list[str]]:
+    """Ordered {key: value} (swept keys, then the command line's other keys, then ALWAYS_SHOWN),
+    and the swept keys among them."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    keys: list[str] = []
+    swept: list[str] = []
+    choices: dict = {}
+    if HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        choices = dict(hydra_cfg.runtime.choices)
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            swept = [_shown_key(cfg, k) for k in swept_keys(hydra_cfg)]
+        keys.extend(_override_key(o) for o in hydra_cfg.overrides.task if not is_plumbing(o))
+    keys.extend(ALWAYS_SHOWN)
+    hparams = {}
+    for key in dict.fromkeys([*swept, *(_shown_key(cfg, k) for k in keys)]):
+        value = _value(cfg, key, choices)
+        if value is not None:
+            hparams[key] = value
+    return hparams, [k for k in swept if k in hparams]
+
+
+def ordered_metrics(tags) -> list[str]:
+    """Metric tags with val first, then train, then test (TensorBoard keeps this order)."""
+
+    def order(tag: str):
+        split = tag.split("/", 1)[0]
+        return (SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER), tag)
+
+    return sorted(tags, key=order)

@@ -1,0 +1,124 @@
+"""What a user sees in a real browser: TensorBoard's Time Series, Scalars and HParams pages for
+a fresh tiny sweep, and the sweep's report.html, in headless Chromium (Debian's package).
+
+The browser code is scripts/tensorboard_browser.py, shared with scripts/screenshot_dashboards.py
+and loaded here by path (scripts/ is no package, and dlexp itself never needs a browser).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+HELPER = Path(__file__).resolve().parents[1] / "scripts" / "tensorboard_browser.py"
+_spec = importlib.util.spec_from_file_location("tensorboard_browser", HELPER)
+tb_browser = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tb_browser)
+
+SWEPT = ("optim.lr", "model.n_hidden")  # the two keys the sweep below varies
+TAGS = ("train/loss", "train/accuracy", "val/loss", "val/accuracy")
+N_JOBS = 4
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = tb_browser.missing_browser()
+    if reason:
+        pytest.skip(f"browser tests need headless Chromium: {reason}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = tb_browser.launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def sweep(browser, tiny_cifar, tmp_path_factory) -> Path:
+    """A 2 x 2 grid over the tiny data through the real CLI: 10 steps a job."""
+    sweep = tmp_path_factory.mktemp("browser") / "sweep"
+    command = [sys.executable, "-m", "dlexp", "-m", "model=torch_mlp"]
+    command += ["optim.lr=1e-3,2e-3", "model.n_hidden=[8],[16]"]
+    command += ["max_steps=10", "eval_freq=5", "batch_size=20", "data.validation_size=50"]
+    command += [f"data.root={tiny_cifar}", "progress=false", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=os.environ)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return sweep
+
+
+@pytest.fixture(scope="module")
+def job_names(sweep) -> list[str]:
+    names = sorted(p.name for p in sweep.iterdir() if p.is_dir() and any(p.glob("events.*")))
+    assert len(names) == N_JOBS, names
+    return names
+
+
+@pytest.fixture(scope="module")
+def tensorboard(sweep, job_names):
+    with tb_browser.serve_tensorboard(sweep, n_runs=len(job_names)) as base:
+        yield base
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport=tb_browser.VIEWPORT)
+    yield page
+    page.close()
+
+
+def _assert_tags_and_runs(page, dashboard: str, job_names: list[str]) -> None:
+    for name in job_names:  # the runs selector lists every job folder
+        assert tb_browser.shows_text(page, name), f"{dashboard}: run {name} not shown"
+    tb_browser.filter_tags(page, "^(train|val)/(loss|accuracy)$")
+    missing = [tag for tag in TAGS if not tb_browser.shows_card(page, tag)]
+    assert not missing, f"{dashboard}: no card titled {missing}"
+
+
+def test_time_series_shows_the_scalar_tags_and_every_run(page, tensorboard, job_names):
+    tb_browser.open_dashboard(page, tensorboard, "timeseries")
+    _assert_tags_and_runs(page, "Time Series", job_names)
+
+
+def test_scalars_shows_the_scalar_tags_and_every_run(page, tensorboard, job_names):
+    tb_browser.open_dashboard(page, tensorboard, "scalars")
+    _assert_tags_and_runs(page, "Scalars", job_names)
+
+
+def test_hparams_table_shows_the_swept_hparams_as_columns(page, tensorboard, job_names):
+    table = tb_browser.hparams_table(page, tensorboard)
+    # TensorBoard ticks only the first five hparams as columns; a user must see the swept ones
+    hidden = [key for key in SWEPT if not tb_browser.shows_text(table, key, timeout_ms=3000)]
+    shown = tb_browser.table_texts(table)
+    assert not hidden, f"HParams table view: no column {hidden}; its cells: {shown[:12]}"
+    assert tb_browser.shows_text(table, "val/accuracy"), f"no val/accuracy column: {shown[:12]}"
+
+
+def test_report_html_shows_the_runs_table_and_its_images(page, sweep, job_names):
+    report_cli = Path(sys.executable).with_name("dlexp-report")
+    if importlib.util.find_spec("dlexp.report.cli") is None or not report_cli.exists():
+        pytest.skip("dlexp-report is not installed yet (dlexp.report.cli)")
+    proc = subprocess.run(
+        [str(report_cli), str(sweep)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    page.goto((sweep / "report.html").as_uri())
+
+    headers = [h.strip() for h in page.locator("table th").all_inner_texts()]
+    assert headers, "report.html shows no table"
+    for key in SWEPT:  # a column per swept key, under its full or its last dotted name
+        assert key in headers or key.rsplit(".", 1)[-1] in headers, (key, headers)
+    assert any("val/accuracy" in h for h in headers), headers
+    body = page.locator("body").inner_text()
+    assert all(tag in body for tag in TAGS), "report.html lacks a scalar tag"
+
+    images = tb_browser.images_loaded(page)
+    assert images, "report.html shows no image"
+    broken = [image["src"] for image in images if not image["decoded"]]
+    assert not broken, f"{len(broken)} of {len(images)} images did not decode: {broken}"

@@ -1,0 +1,162 @@
+"""The logger group, HParams and job folder names, read back from what a real tiny sweep wrote."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from dlexp.errors import ConfigError
+from dlexp.run_folder import MAX_FOLDER_NAME, job_folder_name, job_number
+from dlexp.run_hparams import ordered_metrics
+from dlexp.run_loggers import CSVLogger, RunLoggers
+
+
+def run_cli(tiny_cifar, *args: str, multirun: bool = False) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, "-m", "dlexp", *(["-m"] if multirun else []), "max_steps=20",
+        "eval_freq=10", "log_freq=5", "batch_size=20", "data.validation_size=50",
+        f"data.root={tiny_cifar}", "progress=false", "model=torch_mlp", *args,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+
+
+def hparams_records(run: Path):
+    """(experiment config, session start info) as the run's event file holds them."""
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    parse = plugin_data_pb2.HParamsPluginData.FromString
+    return (
+        parse(content["_hparams_/experiment"]).experiment,
+        parse(content["_hparams_/session_start_info"]).session_start_info,
+    )
+
+
+@pytest.fixture(scope="module")
+def sweep(tiny_cifar, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("loggers") / "sweep"
+    done = run_cli(
+        tiny_cifar, "optim.lr=0.01,0.02", "model.n_hidden=[4],[8]", "seed=1,1",
+        "logger=[tensorboard,csv]", "logger.tensorboard.final_figures=false",
+        f"hydra.sweep.dir={folder}", multirun=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return folder
+
+
+def job_folders(sweep: Path) -> list[Path]:
+    return sorted((p for p in sweep.iterdir() if (p / ".hydra").is_dir()), key=job_number)
+
+
+def test_job_folders_say_what_each_job_changed_without_plumbing(sweep):
+    names = [p.name for p in job_folders(sweep)]
+    assert len(names) == 8
+    assert names[0] == "0_batch_size=20,data.validation_size=50,eval_freq=10,log_freq=5,"\
+        "max_steps=20,model.n_hidden=[4],model=torch_mlp,optim.lr=0.01,seed=1"  # fmt: skip
+    for name in names:
+        assert "data.root" not in name and "progress" not in name and "logger" not in name
+
+
+def test_hparams_list_swept_keys_first_and_val_metrics_first(sweep):
+    experiment, _ = hparams_records(job_folders(sweep)[0])
+    shown = [h.name for h in experiment.hparam_infos]
+    assert shown[:3] == ["optim.lr", "model.n_hidden", "seed"]  # the swept keys, as swept
+    differs = [h.name for h in experiment.hparam_infos if h.differs]
+    assert differs == ["optim.lr", "model.n_hidden", "seed"]  # TensorBoard shows these first
+    for key in ("model.name", "optim.name", "batch_size", "max_steps"):
+        assert key in shown
+    for plumbing in ("data.root", "data.md5", "data.url", "progress", "data.cache", "model"):
+        assert plumbing not in shown
+    metrics = [m.name.tag for m in experiment.metric_infos]
+    assert metrics[:2] == ["val/accuracy", "val/loss"] and metrics[-1].startswith("test/")
+
+
+def test_every_job_logs_the_same_keys_and_identical_configs_stay_separate_trials(sweep):
+    records = [hparams_records(job) for job in job_folders(sweep)]
+    key_lists = {tuple(h.name for h in experiment.hparam_infos) for experiment, _ in records}
+    assert len(key_lists) == 1
+    groups = [start.group_name for _, start in records]
+    assert len(set(groups)) == len(groups)  # jobs 0 and 1 differ only by nothing (seed=1,1)
+    assert records[0][1].hparams["optim.lr"].number_value == pytest.approx(0.01)
+    assert records[0][1].hparams["model.n_hidden"].string_value == "[4]"
+
+
+def test_the_csv_logger_holds_every_scalar_tensorboard_holds(sweep):
+    job = job_folders(sweep)[0]
+    acc = EventAccumulator(str(job), size_guidance={"scalars": 0})
+    acc.Reload()
+    with (job / "metrics.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for tag in ("train/loss", "val/accuracy", "test/accuracy"):
+        from_csv = [(int(r["step"]), float(r["value"])) for r in rows if r["tag"] == tag]
+        events = acc.Scalars(tag)
+        assert [step for step, _ in from_csv] == [e.step for e in events]
+        assert [v for _, v in from_csv] == pytest.approx([e.value for e in events], rel=1e-6)
+
+
+def test_a_resumed_csv_drops_the_points_after_the_checkpoint(tmp_path):
+    path = tmp_path / "metrics.csv"
+    first = CSVLogger(path)
+    for step in (10, 20, 30):
+        first.scalars(step, {"train/loss": step / 10})
+    first.close("interrupted")
+    resumed = CSVLogger(path, purge_step=21)  # resumed from the checkpoint at step 20
+    resumed.scalars(30, {"train/loss": 9.0})
+    resumed.close("completed")
+    with path.open(newline="") as f:
+        rows = [(r["step"], r["value"]) for r in csv.DictReader(f)]
+    assert rows == [("10", "1.0"), ("20", "2.0"), ("30", "9.0")]
+
+
+def test_job_folder_names_escape_slashes_and_stay_short():
+    assert job_folder_name(3, "") == "3"
+    assert job_folder_name(3, "experiment=a/b") == "3_experiment=a%2Fb"
+    long = job_folder_name(12, "model.n_hidden=[" + ",".join(["1024"] * 60) + "]")
+    assert len(long) == MAX_FOLDER_NAME and long.startswith("12_model.n_hidden=[1024")
+    other = job_folder_name(12, "model.n_hidden=[" + ",".join(["1024"] * 61) + "]")
+    assert other != long  # the hash tells long names apart
+    assert job_number(Path(long)) == 12 and job_number(Path("summary")) is None
+
+
+def test_metrics_are_ordered_val_train_test():
+    tags = ["test/loss", "train/lr", "val/loss", "test/accuracy", "val/accuracy"]
+    assert ordered_metrics(tags) == [
+        "val/accuracy", "val/loss", "train/lr", "test/accuracy", "test/loss",
+    ]  # fmt: skip
+
+
+def test_an_unknown_logger_or_a_negative_histogram_freq_is_one_line(tiny_cfg, tmp_path):
+    cfg = tiny_cfg()
+    cfg.logger = {"tensorboard": {"histogram_freq": 0, "final_figures": False}, "wandb": {}}
+    with pytest.raises(ConfigError, match="unknown logger 'wandb'"):
+        RunLoggers(cfg, tmp_path, 0, backend=None)
+    cfg.logger = {"tensorboard": {"histogram_freq": -1, "final_figures": False}}
+    with pytest.raises(ConfigError, match="histogram_freq must be >= 0"):
+        RunLoggers(cfg, tmp_path, 0, backend=None)
+
+
+def test_mlflow_gets_params_and_curves_in_a_sqlite_store(tiny_cifar, tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = run_cli(
+        tiny_cifar, "logger=[mlflow]", f"logger.mlflow.tracking_uri={store}",
+        "optim.lr=0.01", f"hydra.run.dir={tmp_path / 'run'}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    client = MlflowClient(tracking_uri=store)
+    (run,) = client.search_runs([client.get_experiment_by_name("torch_mlp").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["optim.lr"] == "0.01" and run.data.params["model.name"] == "torch_mlp"
+    history = client.get_metric_history(run.info.run_id, "val/accuracy")
+    assert [m.step for m in history] == [10, 20]
+    assert not list((tmp_path / "run").glob("events.out.tfevents.*"))  # tensorboard not chosen
