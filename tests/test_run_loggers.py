@@ -160,3 +160,20 @@ def test_mlflow_gets_params_and_curves_in_a_sqlite_store(tiny_cifar, tmp_path):
     history = client.get_metric_history(run.info.run_id, "val/accuracy")
     assert [m.step for m in history] == [10, 20]
     assert not list((tmp_path / "run").glob("events.out.tfevents.*"))  # tensorboard not chosen
+
+
+@pytest.mark.parametrize("model", ["numpy_mlp", "torch_mlp"])
+def test_histogram_freq_writes_weight_and_gradient_histograms(tiny_cifar, tmp_path, model):
+    run = tmp_path / "run"
+    done = run_cli(
+        tiny_cifar, f"model={model}", "logger.tensorboard.histogram_freq=10",
+        f"hydra.run.dir={run}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    acc = EventAccumulator(str(run), size_guidance={"histograms": 0, "images": 0})
+    acc.Reload()
+    tags = acc.Tags()["histograms"]
+    weights = [t for t in tags if t.startswith("weights/")]
+    assert weights and len([t for t in tags if t.startswith("gradients/")]) == len(weights)
+    assert [e.step for e in acc.Histograms(weights[0])] == [10, 20]
+    assert "test/confusion_matrix" in acc.Tags()["images"]  # the final figures are on by default
