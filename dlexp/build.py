@@ -101,6 +101,7 @@ def make_backend(
     augment_rng: np.random.Generator | None = None,  # needed when data.augment is not none
 ):
     """The loop's backend: the model, optimizer and schedule with the data in place."""
+    speed = {"compile": cfg.compile, "channels_last": cfg.channels_last}
     return parts.backend_module.Backend(
         parts.model,
         parts.optimizer,
@@ -113,4 +114,5 @@ def make_backend(
         augment=cfg.data.augment,
         augment_rng=augment_rng,
         label_smoothing=cfg.label_smoothing,
+        **(speed if parts.entry.backend == "torch" else {}),  # torch only: the NumPy one has none
     )

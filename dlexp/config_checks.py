@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from dlexp.errors import ConfigError
 from dlexp.models.registry import ModelEntry
+from dlexp.run_loggers import check_logger_config
 
 LOOP_METRICS = ("val/accuracy", "val/loss", "train/accuracy", "train/loss")  # what fit() selects on
 
@@ -52,7 +53,14 @@ def _check_backend(cfg: DictConfig, entry: ModelEntry) -> None:
             cfg.norm.name == "none",
             f"{entry.name} has no norm layers; use norm=none (got norm={cfg.norm.name})",
         )
-        _require(cfg.precision == "fp32", f"{entry.name} supports precision=fp32 only")
+        _require(
+            cfg.precision in ("fp32", "auto"),
+            f"{entry.name} computes in float32 only; use precision=fp32 or auto",
+        )
+        _require(
+            not cfg.compile and not cfg.channels_last,
+            f"{entry.name} is a NumPy model: compile and channels_last are for torch models",
+        )
         _require(
             cfg.label_smoothing == 0,
             f"{entry.name} trains with plain cross-entropy; label_smoothing is for torch models",
@@ -73,3 +81,4 @@ def check_config(cfg: DictConfig, entry: ModelEntry) -> None:
     _require(0 <= smoothing < 1, f"label_smoothing must be in [0, 1), got {smoothing}")
     _check_metric(cfg)
     _check_backend(cfg, entry)
+    check_logger_config(cfg)

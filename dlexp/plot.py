@@ -1,9 +1,16 @@
-"""`dlexp-plot RUN_DIR|SWEEP_DIR ...`: accuracy and loss curves from TensorBoard event files."""
+"""`dlexp-plot RUN_DIR|SWEEP_DIR ...`: accuracy and loss curves from TensorBoard event files.
+
+One PNG per metric. Each run has a colour and the legend names only the overrides that differ
+between runs; the overrides all runs share go in the title. Each split has a line style, explained
+once in a small second legend. Series with few points are drawn with markers, so a split that was
+evaluated once still shows. dlexp-report draws its curves with the same functions.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from dlexp.errors import DlexpError
@@ -11,6 +18,9 @@ from dlexp.run_folder import read_overrides
 
 SPLIT_STYLES = {"train": ":", "val": "--", "test": "-"}
 METRICS = ("accuracy", "loss")
+FEW_POINTS = 12  # a series with at most this many points gets a marker on each point
+
+Curves = dict[str, tuple[list[int], list[float]]]  # tag ("val/loss") -> (steps, values)
 
 
 def expand_runs(paths: list[Path]) -> list[Path]:
@@ -29,12 +39,50 @@ def expand_runs(paths: list[Path]) -> list[Path]:
     return runs
 
 
-def run_label(run: Path) -> str:
-    """The run's command-line overrides, else its folder name."""
-    return " ".join(read_overrides(run)) or run.name
+def override_items(run: Path) -> dict[str, str]:
+    """The run's overrides (plumbing left out) as key -> value: `optim.lr` -> `0.001`."""
+    items = {}
+    for override in read_overrides(run):
+        key, _, value = override.partition("=")
+        items[key.lstrip("+~")] = value
+    return items
 
 
-def read_curves(run: Path) -> dict[str, tuple[list[int], list[float]]]:
+def differing_keys(runs: list[Path]) -> list[str]:
+    """Override keys whose value differs between runs (absent counts), in first-seen order."""
+    items = [override_items(run) for run in runs]
+    keys = list(dict.fromkeys(k for run_items in items for k in run_items))
+    return [k for k in keys if len({run_items.get(k) for run_items in items}) > 1]
+
+
+def short_names(keys: list[str]) -> dict[str, str]:
+    """`optim.lr` -> `lr`, unless two keys end alike (then both keep their full name)."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last, strict=True)}
+
+
+def run_labels(runs: list[Path]) -> dict[Path, str]:
+    """A legend label per run naming only what differs (`lr=0.001 n_hidden=[100]`); runs that
+    differ in nothing they were told are named by folder."""
+    keys = differing_keys(runs)
+    names = short_names(keys)
+    labels = {}
+    for run in runs:
+        items = override_items(run)
+        labels[run] = " ".join(f"{names[k]}={items.get(k, '(default)')}" for k in keys)
+    if len(set(labels.values())) < len(runs):
+        return {run: run.name for run in runs}
+    return labels
+
+
+def shared_overrides(runs: list[Path]) -> str:
+    """The overrides every run has in common, for a title."""
+    varying = set(differing_keys(runs))
+    items = override_items(runs[0])
+    return " ".join(f"{k}={v}" for k, v in items.items() if k not in varying)
+
+
+def read_curves(run: Path) -> Curves:
     """tag -> (steps, values) for every scalar in the run's event files."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -46,50 +94,106 @@ def read_curves(run: Path) -> dict[str, tuple[list[int], list[float]]]:
     }
 
 
-def plot_runs(runs: list[Path], out_dir: Path) -> dict[Path, int]:
-    """One PNG per metric with every run's train/val/test curves; returns PNG -> series count."""
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def run_color(index: int, count: int):
+    """Ten distinct colours; more runs than that share a colour map."""
+    return f"C{index}" if count <= 10 else pyplot().cm.viridis(index / (count - 1))
+
+
+def curves_figure(
+    curves: dict[Path, Curves], labels: dict[Path, str], metric: str, splits, title: str
+):
+    """One metric's figure: a colour per run, a line style per split, two legends outside."""
+    from matplotlib.lines import Line2D
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    runs, drawn = list(curves), set()
+    for index, run in enumerate(runs):
+        for split in splits:
+            steps, values = curves[run].get(f"{split}/{metric}", ([], []))
+            if steps:
+                marker = "o" if len(steps) <= FEW_POINTS else None
+                color = run_color(index, len(runs))
+                ax.plot(steps, values, SPLIT_STYLES[split], color=color, marker=marker, ms=3)
+                drawn.add(split)
+    ax.set(xlabel="step", ylabel=metric)
+    ax.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=9)
+    ax.grid(alpha=0.3)
+    legend_style = {"fontsize": 8, "title_fontsize": 8, "bbox_to_anchor": (1.02, 1.0)}
+    if len(runs) > 1:
+        run_handles = [
+            Line2D([], [], color=run_color(i, len(runs)), label=labels[run])
+            for i, run in enumerate(runs)
+        ]
+        ax.add_artist(ax.legend(handles=run_handles, title="run", loc="upper left", **legend_style))
+        legend_style["bbox_to_anchor"] = (1.02, 0.0)
+    split_handles = [
+        Line2D([], [], color="0.3", linestyle=SPLIT_STYLES[s], label=s)
+        for s in splits
+        if s in drawn
+    ]
+    if split_handles:
+        loc = "lower left" if len(runs) > 1 else "upper left"
+        ax.legend(handles=split_handles, title="split", loc=loc, **legend_style)
+    return fig
+
+
+def plot_runs(
+    runs: list[Path], out_dir: Path, splits=tuple(SPLIT_STYLES), prefix: str = ""
+) -> dict[Path, int]:
+    """`<prefix><metric>.png` per metric with the runs' curves; returns PNG -> series count."""
+    from matplotlib.legend import Legend
+
+    plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     curves = {run: read_curves(run) for run in runs}
+    labels = run_labels(runs)
+    common = shared_overrides(runs) or (runs[0].name if len(runs) == 1 else "")
     written = {}
     for metric in METRICS:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for color, run in enumerate(runs):
-            for split, style in SPLIT_STYLES.items():
-                tag = f"{split}/{metric}"
-                if tag in curves[run]:
-                    steps, values = curves[run][tag]
-                    ax.plot(
-                        steps,
-                        values,
-                        style,
-                        color=f"C{color % 10}",
-                        label=f"{split}: {run_label(run)}",
-                    )
-        ax.set(
-            xlabel="step", ylabel=metric, title=f"{metric} (train dotted, val dashed, test solid)"
-        )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        png = out_dir / f"{metric}.png"
-        fig.tight_layout()
-        fig.savefig(png, dpi=120)
-        written[png] = len(ax.get_lines())
+        fig = curves_figure(curves, labels, metric, splits, f"{metric}: {common}".rstrip(": "))
+        png = out_dir / f"{prefix}{metric}.png"
+        # the same runs give the same bytes: Agg draws deterministically, PNGs carry no date
+        legends = [a for a in fig.axes[0].get_children() if isinstance(a, Legend)]
+        fig.savefig(png, dpi=110, bbox_inches="tight", bbox_extra_artists=legends)
+        written[png] = len(fig.axes[0].get_lines())
         plt.close(fig)
     return written
 
 
+def plots_folder(paths: list[Path], out: Path | None) -> Path:
+    """--out, else `plots/` inside the one folder given; several folders need --out."""
+    if out is not None:
+        return out
+    if len(paths) > 1:
+        raise DlexpError("several folders given: say where the plots go with --out")
+    return paths[0] / "plots"
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="dlexp-plot", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="dlexp-plot",
+        description=__doc__.split("\n\n")[0],
+        epilog="Output: accuracy.png and loss.png in RUN_OR_SWEEP/plots/ when one folder is "
+        "given (a sweep's plots go in the sweep folder); with several folders --out is required. "
+        "Running again rewrites the same files with the same content.",
+    )
     parser.add_argument("runs", nargs="+", type=Path, help="run folders or sweep folders")
-    parser.add_argument("--out", type=Path, default=Path("plots"), help="where to write the PNGs")
+    parser.add_argument("--out", type=Path, help="the folder to write the PNGs to")
     args = parser.parse_args(argv)
     try:
-        written = plot_runs(expand_runs(args.runs), args.out)
+        runs = expand_runs(args.runs)
+        written = plot_runs(runs, plots_folder(args.runs, args.out))
     except DlexpError as err:
         print(f"dlexp-plot: error: {err}", file=sys.stderr)
         sys.exit(2)

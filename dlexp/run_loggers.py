@@ -8,6 +8,7 @@ calls `finish(...)` once the loop has ended (HParams, the final figures) and `cl
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -86,23 +87,29 @@ class MLflowLogger:
         self._client.set_terminated(self._run_id, status=self.STATUS.get(status, "FINISHED"))
 
 
+def check_logger_config(cfg: DictConfig) -> None:
+    """Refuse an unknown logger or a negative histogram_freq before any work starts."""
+    chosen = cfg.logger or {}
+    unknown = sorted(set(chosen) - set(LOGGERS))
+    if unknown:
+        raise ConfigError(f"unknown logger {unknown[0]!r}; choose from {', '.join(LOGGERS)}")
+    freq = chosen["tensorboard"].histogram_freq if "tensorboard" in chosen else 0
+    if freq < 0:
+        raise ConfigError(f"logger.tensorboard.histogram_freq must be >= 0, got {freq}")
+    if "mlflow" in chosen and importlib.util.find_spec("mlflow") is None:
+        raise ConfigError('logger=mlflow needs MLflow: pip install "dlexp[mlflow]"')
+
+
 class RunLoggers:
     """The loop's one sink: every selected logger gets every scalar."""
 
     def __init__(self, cfg: DictConfig, out: Path, first_step: int, backend):
         chosen = cfg.logger or {}
-        unknown = sorted(set(chosen) - set(LOGGERS))
-        if unknown:
-            raise ConfigError(f"unknown logger {unknown[0]!r}; choose from {', '.join(LOGGERS)}")
         purge_step = first_step + 1 if first_step else None  # a resume restarts its curves here
         self.hparams, self._swept = run_hparams(cfg)
         self.out, self._backend = out, backend
         self.tensorboard = TensorBoardLogger(out, purge_step) if "tensorboard" in chosen else None
         self._histogram_freq = chosen["tensorboard"].histogram_freq if self.tensorboard else 0
-        if self._histogram_freq < 0:
-            raise ConfigError(
-                f"logger.tensorboard.histogram_freq must be >= 0, got {self._histogram_freq}"
-            )
         self._sinks: list = [self.tensorboard] if self.tensorboard else []
         if "csv" in chosen:
             self._sinks.append(CSVLogger(out / chosen.csv.file, purge_step))

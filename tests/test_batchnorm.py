@@ -125,15 +125,15 @@ def test_each_gradient_alone_matches_the_full_backward():
 
 
 @pytest.mark.parametrize(("needs", "training", "kept"), [
-    ((True, False, False), False, False),  # eval-mode dx = scale * dout: no x_hat
-    ((True, False, False), True, True),  # train-mode dx reads x_hat
-    ((False, True, False), False, True),  # dgamma reads x_hat
+    ((True, False, False), False, False),  # eval-mode dx = scale * dout: no x - mean
+    ((True, False, False), True, True),  # train-mode dx reads x - mean
+    ((False, True, False), False, True),  # dgamma reads x - mean
     ((False, False, True), True, False),  # dbeta is a plain sum
 ])  # fmt: skip
-def test_x_hat_is_saved_only_when_backward_reads_it(needs, training, kept):
+def test_centred_x_is_saved_only_when_backward_reads_it(needs, training, kept):
     ctx, _ = _manual_forward(needs, training, torch.Generator().manual_seed(8))
-    x_hat, gamma, inv_std = ctx.saved_tensors
-    assert (x_hat is not None) == kept
+    centred, gamma, inv_std = ctx.saved_tensors
+    assert (centred is not None) == kept
     assert gamma.shape == inv_std.shape == (3,)  # besides x_hat, only per-channel vectors
 
 
@@ -195,6 +195,27 @@ def test_matches_torch_batchnorm_over_steps(cls, shape, momentum):
     for _ in range(2):  # eval: running statistics normalise and stay put
         _assert_same(custom, reference, 2 * torch.randn(shape, generator=gen) + 3, gen)
     torch.testing.assert_close((custom.running_mean, custom.running_var), running)
+
+
+@pytest.mark.parametrize("cls", CUSTOM_NORMS, ids=lambda c: c.__name__)
+def test_channels_last_input_matches_torch_batchnorm(cls):
+    """channels_last=true hands the norms NHWC-strided inputs and gradients."""
+    gen = torch.Generator().manual_seed(9)
+    custom, reference = _pair(cls, (4, 3, 5, 5), 0.1, gen)
+    for _ in range(2):
+        x = 2 * torch.randn(4, 3, 5, 5, generator=gen) + 3
+        _assert_same(custom, reference, x.contiguous(memory_format=torch.channels_last), gen)
+
+
+def test_backward_leaves_the_incoming_gradient_alone():
+    """dx reuses its own buffer for the products; dout must stay as autograd handed it."""
+    gen = torch.Generator().manual_seed(10)
+    x = torch.randn(4, 3, 2, 2, generator=gen, requires_grad=True)
+    gamma, beta = _random_params(3, gen, dtype=torch.float32)
+    dout = torch.randn(4, 3, 2, 2, generator=gen)
+    kept = dout.clone()
+    BatchNormFunction.apply(x, gamma, beta).backward(dout)
+    assert torch.equal(dout, kept)
 
 
 @pytest.mark.parametrize("cls", CUSTOM_NORMS, ids=lambda c: c.__name__)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from dlexp.run_folder import job_number
+
 # The command, with dlexp's sweepers registered (dlexp.cli will do it itself).
 DLEXP = [
     sys.executable, "-c",
@@ -45,4 +47,4 @@ def test_a_good_grid_runs_every_job(tiny_cifar, tmp_path):
     sweep = tmp_path / "sweep"
     proc = grid(tiny_cifar, sweep, "optim.lr=1e-3,2e-3")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(p.parent.name for p in sweep.glob("*/metrics.json")) == ["0", "1"]
+    assert sorted(job_number(p.parent) for p in sweep.glob("*/metrics.json")) == [0, 1]

@@ -37,6 +37,7 @@ def test_a_sweep_stopped_by_ctrl_c_still_writes_its_summary(tiny_cifar, tmp_path
     sweep = tmp_path / "sweep"
     args = command(tiny_cifar, tmp_path / "unused", "max_steps=100000")
     args = [*args[:3], "-m", "seed=1,2", *args[3:], f"hydra.sweep.dir={sweep}"]
+    args.append("hydra.sweep.subdir=${hydra.job.num}")  # job folders named 0, 1
     proc = start(args)
     wait_for_checkpoint(proc, sweep / "0")
     proc.send_signal(signal.SIGINT)

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from dlexp.errors import ConfigError
+from dlexp.run_folder import job_number
 from dlexp.run_status import RunStopped
 from dlexp.search.best_preset import SKIPPED_KEYS, flatten
 from dlexp.search.optuna_sweeper import study_direction
@@ -127,7 +128,7 @@ def test_two_processes_share_one_study_without_running_a_trial_twice(tiny_cifar,
         assert proc.returncode == 0, err.decode()[-3000:] + shown
     trials = load(storage).trials
     assert 4 <= len(trials) <= 5  # two processes may both take the last place
-    ran = {name: sorted(int(p.parent.name) for p in (tmp_path / name).glob("*/metrics.json"))
+    ran = {name: sorted(job_number(p.parent) for p in (tmp_path / name).glob("*/metrics.json"))
            for name in ("a", "b")}  # fmt: skip
     assert ran["a"] and ran["b"], "both processes ran trials"
     numbers = [int(o.split("=")[1]) for t in trials for o in job_overrides(t) if "trial=" in o]

@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 
-from dlexp.plot import expand_runs, plot_runs
+from dlexp.plot import expand_runs, plot_runs, run_labels
 from dlexp.plot import main as plot_main
+from dlexp.run_folder import job_number
 from dlexp.sweep_summary import write_summary
 from dlexp.train import train
 
@@ -37,25 +38,29 @@ def test_multirun_sweep_writes_jobs_and_summary(tiny_cifar, tmp_path):
         env=env,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
-    assert jobs == ["0", "1"]
+    jobs = sorted(p for p in sweep.iterdir() if (p / ".hydra").is_dir())  # `<number>_<overrides>`
+    assert [job_number(job) for job in jobs] == [0, 1]
     for job in jobs:
-        assert (sweep / job / "metrics.json").exists()
-        assert list((sweep / job).glob("events.out.tfevents.*"))
+        assert (job / "metrics.json").exists()
+        assert list(job.glob("events.out.tfevents.*"))
     with (sweep / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
     # Hydra records each job's overrides normalised (1e-3 -> 0.001)
     assert [r["overrides"].split()[0] for r in rows] == ["optim.lr=0.001", "optim.lr=0.002"]
     assert all(f"data.root={tiny_cifar}" in r["overrides"] for r in rows)
     assert all(0 <= float(r["val/accuracy"]) <= 1 for r in rows)
-    assert [r["run_dir"] for r in rows] == [str(sweep / j) for j in jobs]
+    assert [r["run_dir"] for r in rows] == [str(job) for job in jobs]
     md = (sweep / "summary.md").read_text()
     assert "optim.lr=0.001" in md and "optim.lr=0.002" in md and "val/accuracy" in md
 
-    written = plot_runs(expand_runs([sweep]), tmp_path / "plots")
+    written = plot_runs(expand_runs([sweep]), sweep / "plots")  # dlexp-plot's default folder
     # 2 runs x (train, val, test) curves in each figure
     assert {p.name: n for p, n in written.items()} == {"accuracy.png": 6, "loss.png": 6}
     assert all(p.stat().st_size > 10_000 for p in written)
+    assert run_labels(expand_runs([sweep])) == {
+        jobs[0]: "lr=0.001",
+        jobs[1]: "lr=0.002",
+    }  # the legend names only what differs
 
 
 def test_plot_a_single_run(tiny_cfg, tmp_path, capsys):

@@ -22,7 +22,7 @@ def run_sweep(tiny_cifar, sweep: Path, *extra: str) -> subprocess.CompletedProce
         sys.executable, "-m", "dlexp", "-m", LEARNING_RATES,
         "max_steps=20", "eval_freq=10", "log_freq=5", "batch_size=20",
         "data.validation_size=50", f"data.root={tiny_cifar}", "progress=false",
-        f"hydra.sweep.dir={sweep}", *extra,
+        f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${hydra.job.num}", *extra,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     return subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)

@@ -8,7 +8,8 @@ from dlexp.backends.training_state import load_training_state, training_state
 from dlexp.data.augment import BatchAugmenter, draw_augment
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
-from dlexp.numpy_nn import SGD, Adam, AdamW, softmax_cross_entropy
+from dlexp.numpy_nn import MLP, SGD, Adam, AdamW, LeakyReLUModule, softmax_cross_entropy
+from dlexp.numpy_nn.fused_step import MLPStepBuffers
 from dlexp.numpy_nn.schedules import make_numpy_scheduler as make_scheduler
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
@@ -23,6 +24,14 @@ def prepare_device(device: str, precision: str, seed: int, deterministic: bool) 
 def flatten(images: np.ndarray) -> np.ndarray:
     """(N, C, H, W) -> (N, C*H*W); also for an empty split, where -1 cannot be inferred."""
     return images.reshape(len(images), int(np.prod(images.shape[1:])))
+
+
+def check_labels(splits: dict[str, tuple[np.ndarray, np.ndarray]], n_classes: int) -> None:
+    """Every split's labels are class indices of the model's output."""
+    for name, (_, labels) in splits.items():
+        if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+            found = f"[{labels.min()}, {labels.max()}]"
+            raise ValueError(f"{name} labels must lie in [0, {n_classes}), found {found}")
 
 
 class Backend:
@@ -61,6 +70,15 @@ class Backend:
         self._augmented = np.empty((batch_size, *self._image_shape), dtype=dtype)
         self._loss_sum, self._correct, self._seen = 0.0, 0, 0
         self.last_predictions: dict[str, np.ndarray] = {}  # split -> labels its last eval chose
+        # The seed's MLP runs in preallocated buffers (bitwise the module-by-module arithmetic);
+        # any other NumPy model goes through its own forward_logits/backward_logits.
+        fusable = isinstance(model, MLP) and all(
+            type(a) is LeakyReLUModule for a in model.activations
+        )
+        self._train_buffers = MLPStepBuffers(model, batch_size) if fusable else None
+        self._eval_buffers = MLPStepBuffers(model, eval_batch_size) if fusable else None
+        if fusable:  # labels index rows unchecked in the fused loss: check them once here
+            check_labels(self.splits, model.linears[-1].params["bias"].shape[0])
 
     def train_step(self, batch: BatchIndices) -> None:
         images, labels = self.splits["train"]
@@ -72,15 +90,26 @@ class Backend:
             params = draw_augment(self.augment_rng, n, self.augment)
             images_nchw = x.reshape(n, *self._image_shape)
             x = self._augmenter(images_nchw, params, out=self._augmented[:n]).reshape(n, -1)
-        logits = self.model.forward_logits(x)
-        loss, dlogits = softmax_cross_entropy(logits, y)
-        self.model.backward_logits(dlogits)
+        if self._buffers_apply():
+            logits = self._train_buffers.forward_logits(x)
+            correct = int(np.count_nonzero(logits.argmax(axis=1) == y))
+            loss = self._train_buffers.loss_and_backward(y)
+        else:
+            logits = self.model.forward_logits(x)
+            correct = int(np.count_nonzero(logits.argmax(axis=1) == y))
+            loss, dlogits = softmax_cross_entropy(logits, y)
+            self.model.backward_logits(dlogits)
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
         self._loss_sum += loss * len(y)
-        self._correct += int(np.count_nonzero(logits.argmax(axis=1) == y))
+        self._correct += correct
         self._seen += len(y)
+
+    def _buffers_apply(self) -> bool:
+        """The fused buffers stand in for the model unless its methods were replaced (a spy)."""
+        replaced = {"forward_logits", "backward_logits"} & vars(self.model).keys()
+        return self._train_buffers is not None and not replaced
 
     def pop_train_stats(self) -> tuple[float, float]:
         stats = (self._loss_sum / self._seen, self._correct / self._seen)
@@ -94,9 +123,14 @@ class Backend:
         for start in range(0, len(labels), self.eval_batch_size):
             x = images[start : start + self.eval_batch_size]
             y = labels[start : start + self.eval_batch_size]
-            logits = self.model.forward_logits(x)
-            loss_sum += softmax_cross_entropy(logits, y)[0] * len(y)
-            predicted[start : start + len(y)] = logits.argmax(axis=1)
+            if self._buffers_apply():
+                logits = self._eval_buffers.forward_logits(x)
+                predicted[start : start + len(y)] = logits.argmax(axis=1)
+                loss_sum += self._eval_buffers.loss(logits, y) * len(y)
+            else:
+                logits = self.model.forward_logits(x)
+                predicted[start : start + len(y)] = logits.argmax(axis=1)
+                loss_sum += softmax_cross_entropy(logits, y)[0] * len(y)
         self.last_predictions[split] = predicted
         correct = int(np.count_nonzero(predicted == labels))
         return {"loss": loss_sum / len(labels), "accuracy": correct / len(labels)}

@@ -51,7 +51,15 @@ def one_hot(labels: np.ndarray, n_classes: int = len(CLASSES), dtype=np.float32)
 
 
 def _mean_image(train_u8: np.ndarray) -> np.ndarray:
-    return train_u8.mean(axis=0, dtype=np.float64).astype(np.float32)  # (3072,), 0-255 scale
+    """(3072,) float32 on the 0-255 scale; equal bit for bit to mean(axis=0, dtype=float64).
+
+    Every partial sum is an integer below 2**53, so float64 accumulation is exact and equals
+    this uint32 sum (255 * 50 000 fits), which is ~2.5x faster than casting every pixel.
+    """
+    if len(train_u8) >= 2**32 // 256:
+        return train_u8.mean(axis=0, dtype=np.float64).astype(np.float32)
+    total = train_u8.sum(axis=0, dtype=np.uint32)
+    return (total / len(train_u8)).astype(np.float32)
 
 
 def _channel_stats(train_u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -31,9 +31,8 @@ def _biased_var(centred: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
 def _update_running(running_mean, running_var, mean, var, count: int, momentum: float) -> None:
     """nn.BatchNorm's running-stat update, with the unbiased variance."""
     with torch.no_grad():
-        running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
-        unbiased = var.detach() * (count / max(count - 1, 1))
-        running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
+        running_mean.lerp_(mean.detach(), momentum)
+        running_var.lerp_(var.detach() * (count / max(count - 1, 1)), momentum)
 
 
 class BatchNormFunction(torch.autograd.Function):
@@ -42,6 +41,11 @@ class BatchNormFunction(torch.autograd.Function):
     apply(x, gamma, beta, eps=1e-5, running_mean=None, running_var=None, momentum=0.1,
     training=True). In training mode the batch statistics normalise and, when running buffers
     are given, update them in place; in eval mode the running statistics normalise.
+
+    Lean on purpose (benchmarks/bench_batchnorm.py): x̂ = (x - μ) · inv_std is never built.
+    Forward saves the centred x - μ and backward folds inv_std into (C,) vectors; the squares
+    are summed in the output's buffer and dout · (x - μ) in dx's, so forward allocates only
+    centred and out, and backward only dx.
     """
 
     @staticmethod
@@ -51,39 +55,46 @@ class BatchNormFunction(torch.autograd.Function):
             raise ValueError("BatchNormFunction in eval mode needs running_mean and running_var")
         dims = _reduce_dims(x)
         mean = x.mean(dim=dims) if training else running_mean  # (C,)
-        x_hat = x - _per_channel(mean, x)  # centred here, scaled in place below
-        var = _biased_var(x_hat, dims) if training else running_var
+        centred = x - _per_channel(mean, x)
+        out = torch.empty_like(centred)  # first the squares' buffer, then the output
+        var = torch.mul(centred, centred, out=out).mean(dim=dims) if training else running_var
         if training and running_mean is not None:
             _update_running(running_mean, running_var, mean, var, x.numel() // x.shape[1],
                             momentum)  # fmt: skip
         inv_std = torch.rsqrt(var + eps)  # (C,)
-        x_hat.mul_(_per_channel(inv_std, x))  # (x - mean) / sqrt(var + eps)
-        out = torch.addcmul(_per_channel(beta, x), x_hat, _per_channel(gamma, x))  # one pass
+        # γ x̂ + β = centred · (γ inv_std) + β
+        torch.mul(centred, _per_channel(gamma * inv_std, x), out=out).add_(_per_channel(beta, x))
         ctx.training = training
-        # x_hat feeds dgamma and the train-mode dx only; gamma and inv_std are (C,)
-        keep_x_hat = ctx.needs_input_grad[1] or (training and ctx.needs_input_grad[0])
-        ctx.save_for_backward(x_hat if keep_x_hat else None, gamma, inv_std)
+        # centred feeds dgamma and the train-mode dx only; gamma and inv_std are (C,)
+        keep_centred = ctx.needs_input_grad[1] or (training and ctx.needs_input_grad[0])
+        ctx.save_for_backward(centred if keep_centred else None, gamma, inv_std)
         return out
 
     @staticmethod
     def backward(ctx, dout):
-        x_hat, gamma, inv_std = ctx.saved_tensors
+        centred, gamma, inv_std = ctx.saved_tensors
         need_x, need_gamma, need_beta = ctx.needs_input_grad[:3]
         dims = _reduce_dims(dout)
         dx_needs_sums = need_x and ctx.training  # eval-mode dx ignores the batch sums
-        dgamma = (dout * x_hat).sum(dim=dims) if need_gamma or dx_needs_sums else None  # (C,)
-        dbeta = dout.sum(dim=dims) if need_beta or dx_needs_sums else None  # (C,)
-        dx = None
+        dx = torch.empty_like(dout) if need_x or need_gamma else None
+        dgamma = dbeta = None
+        if need_gamma or dx_needs_sums:  # Σ dout · x̂ = inv_std · Σ dout · (x - μ); dx's buffer
+            dgamma = torch.mul(dout, centred, out=dx).sum(dim=dims) * inv_std  # (C,)
+        if need_beta or dx_needs_sums:
+            dbeta = dout.sum(dim=dims)  # (C,)
         if need_x:
             scale = gamma * inv_std  # (C,)
             if ctx.training:
                 m = dout.numel() // dout.shape[1]  # N (or N*H*W) values per channel
-                # dx = scale * (dout - (dbeta + x_hat * dgamma) / m), as two fused passes
-                dx = torch.addcmul(_per_channel(-scale * dbeta / m, dout), dout,
-                                   _per_channel(scale, dout))  # fmt: skip
-                dx.addcmul_(x_hat, _per_channel(-scale * dgamma / m, dout))
+                # dx = scale * (dout - (dbeta + x̂ * dgamma) / m), x̂ = centred * inv_std
+                k = scale / -m
+                torch.mul(dout, _per_channel(scale, dout), out=dx)
+                dx.addcmul_(centred, _per_channel(k * inv_std * dgamma, dout))
+                dx.add_(_per_channel(k * dbeta, dout))
             else:  # running statistics are constants
-                dx = dout * _per_channel(scale, dout)
+                torch.mul(dout, _per_channel(scale, dout), out=dx)
+        else:
+            dx = None
         return (dx, dgamma if need_gamma else None, dbeta if need_beta else None,
                 None, None, None, None, None)  # fmt: skip
 

@@ -9,10 +9,27 @@ import numpy as np
 
 ParamPairs = Iterable[tuple[dict, dict]]  # (params, grads) dicts sharing keys
 SCRATCH_SLOTS = ("scratch", "decayed")  # rewritten before every read: not worth saving
+UPDATE_CHUNK = 32768  # elements per pass of subtract_scaled: its scratch stays in L2 (128 KB f32)
 
 
 def _same_layout(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype
+
+
+def subtract_scaled(param: np.ndarray, grad: np.ndarray, scale: float, scratch: np.ndarray) -> None:
+    """param -= scale * grad, rounded as the two ufuncs round it, in cache-sized chunks."""
+    arrays = (param, grad, scratch)
+    if all(a.flags.f_contiguous for a in arrays):  # e.g. a Linear's transposed weight views
+        arrays = tuple(a.T for a in arrays)  # elementwise: the C-contiguous buffers serve alike
+    if param.size <= UPDATE_CHUNK or not all(a.flags.c_contiguous for a in arrays):
+        np.multiply(grad, scale, out=scratch)  # small, or strided: one pass of each
+        param -= scratch
+        return
+    param, grad, scratch = (a.reshape(-1) for a in arrays)  # views
+    for start in range(0, param.size, UPDATE_CHUNK):  # a few chunks, not a loop over elements
+        stop = min(start + UPDATE_CHUNK, param.size)
+        product = np.multiply(grad[start:stop], scale, out=scratch[: stop - start])
+        np.subtract(param[start:stop], product, out=param[start:stop])
 
 
 class _Optimizer:
@@ -120,8 +137,7 @@ class SGD(_Optimizer):
                 grad = scratch
             else:
                 grad = buf
-        np.multiply(grad, self.lr, out=scratch)
-        param -= scratch
+        subtract_scaled(param, grad, self.lr, scratch)
 
 
 class Adam(_Optimizer):

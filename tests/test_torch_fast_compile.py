@@ -1,0 +1,87 @@
+"""compile=true and channels_last=true: the same training as eager, and the same state."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dlexp.build import build_parts, make_backend
+from dlexp.data import BatchSampler
+from dlexp.train import augment_generator, load_run_data, seed_generators
+
+STEPS = 6
+
+
+def make_backend_for(cfg):
+    """The backend and sampler that train(cfg) would build, without the loop."""
+    model_rng, sampler_rng = seed_generators(cfg.seed)
+    parts = build_parts(cfg, model_rng)
+    data = load_run_data(cfg)
+    backend = make_backend(parts, data, cfg, augment_generator(cfg.seed))
+    return backend, BatchSampler(len(data.train), cfg.batch_size, sampler_rng)
+
+
+def losses(backend, sampler, steps: int = STEPS) -> list[float]:
+    """The training loss of each step."""
+    per_step = []
+    for _ in range(steps):
+        backend.train_step(sampler.next_batch())
+        per_step.append(backend.pop_train_stats()[0])
+    return per_step
+
+
+def mlp_overrides(*extra: str) -> list[str]:
+    return ["model=torch_mlp", "norm=torch_bn", "optim=adam", "optim.lr=1e-3", "device=cpu",
+            "model.init=default", "data.augment=flip", *extra]  # fmt: skip
+
+
+def test_compiled_mlp_step_follows_the_eager_loss_trajectory(tiny_cfg):
+    eager, eager_sampler = make_backend_for(tiny_cfg(*mlp_overrides()))
+    compiled, compiled_sampler = make_backend_for(tiny_cfg(*mlp_overrides("compile=true")))
+    want = losses(eager, eager_sampler)
+    got = losses(compiled, compiled_sampler)
+    assert want[-1] < want[0]  # it learns, so the comparison means something
+    assert got == pytest.approx(want, rel=1e-4, abs=1e-5)
+    assert eager.compile_s == 0.0
+    assert compiled.compile_s > 0.0  # the first step compiled
+
+
+def test_compiled_backend_keeps_plain_state_dict_keys(tiny_cfg):
+    backend, sampler = make_backend_for(tiny_cfg(*mlp_overrides("compile=true")))
+    losses(backend, sampler, steps=2)
+    keys = list(backend.state_dict()["model"])
+    assert keys and not any("_orig_mod" in key for key in keys)
+    fresh, _ = make_backend_for(tiny_cfg(*mlp_overrides("compile=true")))
+    fresh.load_state_dict(backend.state_dict())
+    for name, (values, _) in fresh.parameter_arrays().items():
+        torch.testing.assert_close(values, backend.parameter_arrays()[name][0], rtol=0, atol=0)
+
+
+def convnet_overrides(*extra: str) -> list[str]:
+    return ["model=convnet", "batch_size=8", "eval_batch_size=50", "device=cpu", *extra]
+
+
+def test_channels_last_convnet_matches_the_contiguous_one(tiny_cfg):
+    plain, plain_sampler = make_backend_for(tiny_cfg(*convnet_overrides()))
+    nhwc, nhwc_sampler = make_backend_for(tiny_cfg(*convnet_overrides("channels_last=true")))
+    conv = nhwc.model.features[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert nhwc.splits["train"][0].is_contiguous(memory_format=torch.channels_last)
+    want, got = losses(plain, plain_sampler, 3), losses(nhwc, nhwc_sampler, 3)
+    assert got == pytest.approx(want, rel=1e-3)
+    assert nhwc.evaluate("val")["loss"] == pytest.approx(plain.evaluate("val")["loss"], rel=1e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_compiled_convnet_on_cuda_uses_graphs_and_follows_eager(tiny_cfg):
+    """reduce-overhead (CUDA graphs), channels_last and auto (bf16) precision together."""
+    fast = ("channels_last=true", "precision=auto", "device=cuda")
+    eager, eager_sampler = make_backend_for(tiny_cfg(*convnet_overrides(*fast)))
+    compiled, sampler = make_backend_for(tiny_cfg(*convnet_overrides(*fast, "compile=true")))
+    assert compiled.precision == "bf16"
+    want, got = losses(eager, eager_sampler, 8), losses(compiled, sampler, 8)
+    assert got == pytest.approx(want, rel=0.05)  # bf16: kernels differ, trajectories stay close
+    assert compiled.compile_s > 0.0
+    assert not any("_orig_mod" in key for key in compiled.state_dict()["model"])
+    assert compiled.evaluate("val")["accuracy"] >= 0.0
