@@ -56,10 +56,8 @@ class MLflowLogger:
     }
 
     def __init__(self, tracking_uri: str, experiment: str, out: Path, hparams: dict):
-        try:
-            from mlflow.tracking import MlflowClient
-        except ImportError:
-            raise ConfigError('logger=mlflow needs MLflow: pip install "dlexp[mlflow]"') from None
+        from mlflow.tracking import MlflowClient  # check_logger_config saw it installed
+
         self._client = MlflowClient(tracking_uri=tracking_uri)
         record = out / "mlflow.json"  # which MLflow run this folder logs to
         if record.is_file():
