@@ -134,12 +134,23 @@ def _exit_with_one_line(prog: str, err: BaseException) -> None:
     sys.exit(2)
 
 
+MOVABLE_FLAGS = ("-m", "--multirun")  # no value of their own: safe to move
+
+
+def flags_first(args: list[str]) -> list[str]:
+    """`-m` after overrides (`dlexp-train model=x -m lr=1,2`) moved before them: Hydra's parser
+    takes the overrides as one positional list and refuses a flag in the middle of it."""
+    flags = [a for a in args if a in MOVABLE_FLAGS]
+    return flags + [a for a in args if a not in MOVABLE_FLAGS]
+
+
 def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
     """Run a @hydra.main function as a command; user errors exit 2 with one line on stderr."""
     if "--version" in sys.argv[1:]:
         print(f"{prog} (dlexp) {dlexp.__version__}")
         return
     register_plugins()  # dlexp's sweepers, which Hydra's scan misses in an editable install
+    sys.argv[1:] = flags_first(sys.argv[1:])
     previous = os.environ.get("HYDRA_FULL_ERROR")
     os.environ[_USER_FULL_ERROR] = previous or ""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing several lines

@@ -182,3 +182,24 @@ def test_a_model_from_a_users_package_trains_by_name(tmp_path, tiny_cifar, name)
     assert typo.stderr.strip().endswith(
         f"model {name} has no key 'widht'; did you mean width? (it takes n_classes, width)"
     )
+
+
+def test_multirun_flag_after_the_overrides_runs_the_sweep(tmp_path, tiny_cifar):
+    """`dlexp-train model=numpy_mlp -m ...`: Hydra's own parser refuses a flag after overrides."""
+    sweep = tmp_path / "sweep"
+    code, _, err = run_main([
+        "model=numpy_mlp", "-m", "max_steps=2,3", f"data.root={tiny_cifar}",
+        "data.validation_size=50", "batch_size=20", "eval_freq=1", "progress=false",
+        f"hydra.sweep.dir={sweep}",
+    ])  # fmt: skip
+    assert code == 0, err
+    steps = sorted(json.loads(p.read_text())["steps"] for p in sweep.glob("*/metrics.json"))
+    assert steps == [2, 3]
+
+
+def test_flags_first_moves_only_the_multirun_flag():
+    from dlexp.cli import flags_first
+
+    assert flags_first(["a=1", "-m", "b=2,3"]) == ["-m", "a=1", "b=2,3"]
+    assert flags_first(["--multirun", "a=1"]) == ["--multirun", "a=1"]
+    assert flags_first(["a=1", "--cfg", "job"]) == ["a=1", "--cfg", "job"]

@@ -1,16 +1,19 @@
-"""The fast data path: the integer mean image and the memory-mapped array cache."""
+"""The fast data path: the integer mean image, the memory-mapped array cache and the cache of
+the prepared splits."""
 
 from __future__ import annotations
 
 import importlib
 
 import numpy as np
+import pytest
 
-from dlexp.data import load_raw_cifar10
+from dlexp.data import load_cifar10, load_raw_cifar10
 from tests.conftest import assert_raw_equal, write_tiny_cifar10
 
 prepare_module = importlib.import_module("dlexp.data.prepare")
 cifar10_module = importlib.import_module("dlexp.data.cifar10")
+load_module = importlib.import_module("dlexp.data.load")
 
 
 def test_integer_mean_image_equals_the_float64_mean_bitwise():
@@ -43,3 +46,65 @@ def test_a_compressed_cache_is_rebuilt_stored(tmp_path):
     assert cifar10_module._read_cache(cache_file) is None
     assert_raw_equal(first, load_raw_cifar10(folder, cache))
     assert cifar10_module._read_cache(cache_file) is not None
+
+
+def assert_data_equal(want, got) -> None:
+    for name in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(want, name).images, getattr(got, name).images)
+        np.testing.assert_array_equal(getattr(want, name).labels, getattr(got, name).labels)
+        assert getattr(got, name).images.dtype == np.float32
+    assert want.stats.keys() == got.stats.keys()
+    for key in want.stats:
+        np.testing.assert_array_equal(want.stats[key], got.stats[key])
+
+
+@pytest.mark.parametrize("preprocess", ["mean_image", "standardize"])
+def test_prepared_splits_are_cached_and_mapped_bitwise_equal(tmp_path, preprocess):
+    folder, cache = write_tiny_cifar10(tmp_path / "d"), tmp_path / "cache"
+    args = {"download": False, "validation_size": 20, "preprocess": preprocess}
+    want = load_cifar10(folder.parent, cache_dir=None, **args)  # no cache: prepared in memory
+    first = load_cifar10(folder.parent, cache_dir=cache, **args)  # prepares, writes the folder
+    (prepared,) = cache.glob("*-prepared*")
+    assert sorted(p.name for p in prepared.iterdir()) == [
+        "stats.npz", "test_x.npy", "train_x.npy", "val_x.npy",
+    ]  # fmt: skip
+    mapped = load_cifar10(folder.parent, cache_dir=cache, **args)
+    for data in (first, mapped):
+        assert_data_equal(want, data)
+    for split in (mapped.train, mapped.val, mapped.test):  # read-only maps, BLAS-aligned
+        assert isinstance(split.images, np.memmap)
+        assert not split.images.flags.writeable and split.images.flags.aligned
+    small = load_cifar10(folder.parent, cache_dir=cache, train_subset=7, eval_subset=5, **args)
+    assert_data_equal(
+        load_cifar10(folder.parent, cache_dir=None, train_subset=7, eval_subset=5, **args), small
+    )
+
+
+def test_a_subset_run_writes_no_prepared_cache(tmp_path):
+    folder, cache = write_tiny_cifar10(tmp_path / "d"), tmp_path / "cache"
+    load_cifar10(folder.parent, download=False, validation_size=20, cache_dir=cache, train_subset=5)
+    assert not list(cache.glob("*-prepared*"))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "float64", "missing_stats", "pickled_object"])
+def test_a_damaged_prepared_cache_is_rebuilt(tmp_path, damage):
+    folder, cache = write_tiny_cifar10(tmp_path / "d"), tmp_path / "cache"
+    args = {"download": False, "validation_size": 20}
+    want = load_cifar10(folder.parent, cache_dir=None, **args)
+    load_cifar10(folder.parent, cache_dir=cache, **args)
+    (prepared,) = cache.glob("*-prepared*")
+    train = prepared / "train_x.npy"
+    if damage == "truncated":
+        train.write_bytes(train.read_bytes()[:-100])
+    elif damage == "float64":
+        np.save(train, np.load(train).astype(np.float64))
+    elif damage == "missing_stats":
+        (prepared / "stats.npz").unlink()
+    else:  # an object array would unpickle on load: refused, never executed
+        np.save(train, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    assert (
+        load_module.read_prepared(prepared, load_raw_cifar10(folder, cache), 20, "mean_image")
+        is None
+    )
+    assert_data_equal(want, load_cifar10(folder.parent, cache_dir=cache, **args))
+    assert load_module.read_prepared(prepared, load_raw_cifar10(folder, cache), 20, "mean_image")

@@ -83,7 +83,10 @@ class Backend:
     def train_step(self, batch: BatchIndices) -> None:
         images, labels = self.splits["train"]
         indices = batch.indices
-        x = np.take(images, indices, axis=0, out=self._batch[: len(indices)])
+        # mode="clip": with out= and the default mode="raise", np.take gathers into a fresh
+        # temporary and copies it over (2.4 MB a step, ~0.4 ms of page faults). The sampler's
+        # indices are a permutation of range(len(images)), so clipping never changes one.
+        x = np.take(images, indices, axis=0, out=self._batch[: len(indices)], mode="clip")
         y = labels[indices]
         if self.augment != "none":  # training batches only; val and test are never augmented
             n = len(indices)

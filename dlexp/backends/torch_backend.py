@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -144,7 +145,18 @@ class Backend:
         self.last_predictions: dict[str, np.ndarray] = {}  # split -> labels its last eval chose
 
     def _to_device(self, images: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(images).to(self.device)
+        # The data cache's images are read-only memory maps. A CPU tensor must not share them
+        # (torch may write to its tensors), so it gets its own copy; for another device the
+        # shared tensor is only read, by the copy to that device.
+        if images.flags.writeable:
+            tensor = torch.from_numpy(images)
+        elif self.device.type == "cpu":
+            tensor = torch.from_numpy(images.copy())
+        else:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+                tensor = torch.from_numpy(images)
+        tensor = tensor.to(self.device)
         return tensor.contiguous(memory_format=self.memory_format) if tensor.dim() == 4 else tensor
 
     def _compiled(self, fn):

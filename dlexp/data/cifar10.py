@@ -96,7 +96,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data, _labels(path, labels, data.shape[0])
 
 
-def _cache_path(batches_dir: Path, cache_dir: Path) -> Path:
+def raw_cache_path(batches_dir: Path, cache_dir: Path) -> Path:
     """A cache file keyed by the source files' paths, sizes and modification times."""
     key = hashlib.sha1(str(CACHE_VERSION).encode())
     for name in (*TRAIN_FILES, TEST_FILE):
@@ -191,14 +191,15 @@ def _well_formed(raw: RawCIFAR10) -> bool:
     )
 
 
-def _write_cache(cache: Path, raw: RawCIFAR10) -> None:
-    """Write the arrays atomically, so that a crash never leaves a half-written cache behind."""
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write an uncompressed .npz atomically: a crash never leaves a half-written cache behind,
+    and an unwritable cache folder only costs speed."""
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp, **vars(raw))
-        tmp.replace(cache)
-    except OSError:  # an unwritable cache only costs speed
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+    except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
 
@@ -211,9 +212,9 @@ def load_raw_cifar10(batches_dir: Path, cache_dir: Path | None = None) -> RawCIF
             raise DataError(f"missing CIFAR-10 file {batches_dir / name}")
     if cache_dir is None:
         return _read_all(batches_dir)
-    cache = _cache_path(batches_dir, Path(cache_dir))
+    cache = raw_cache_path(batches_dir, Path(cache_dir))
     raw = _read_cache(cache)
     if raw is None:
         raw = _read_all(batches_dir)
-        _write_cache(cache, raw)
+        _write_npz(cache, vars(raw))
     return raw

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from dlexp.data.cifar10 import CLASSES, RawCIFAR10, default_cache_dir, load_raw_cifar10
-from dlexp.data.download import OFFICIAL_MD5, OFFICIAL_URL
-from dlexp.data.locate import find_batches_dir
+from dlexp.data.cifar10 import CLASSES, RawCIFAR10
 from dlexp.errors import ConfigError
 
 PREPROCESSING = ("mean_image", "standardize")
@@ -147,24 +144,22 @@ def prepare(
     )
 
 
-def load_cifar10(
-    root: str | Path | None = None,
-    download: bool = True,
-    validation_size: int = 5000,
-    preprocess: str = "mean_image",
-    url: str = OFFICIAL_URL,
-    md5: str | None = OFFICIAL_MD5,
-    cache_dir: str | Path | None = "default",
-    train_subset: int | None = None,
-    eval_subset: int | None = None,
-) -> CIFAR10Data:
-    """Locate (downloading unless `download=False`), read and prepare CIFAR-10.
+def keep_subsets(data: CIFAR10Data, train_subset: int | None, eval_subset: int | None):
+    """The first `train_subset` training and `eval_subset` validation and test images, as
+    `prepare` keeps them (views, and the same statistics)."""
+    _check_subset("train_subset", train_subset)
+    _check_subset("eval_subset", eval_subset)
+    if train_subset is None and eval_subset is None:
+        return data
+    keep_train, keep_eval = slice(train_subset), slice(eval_subset)
 
-    `root=None` is `default_data_root()`; `cache_dir=None` skips the array cache; the subsets
-    are those of `prepare`.
-    """
-    check_preparation(validation_size, preprocess, train_subset, eval_subset)  # before any I/O
-    batches_dir = find_batches_dir(root, download=download, url=url, md5=md5)
-    cache = default_cache_dir() if cache_dir == "default" else cache_dir
-    raw = load_raw_cifar10(batches_dir, cache_dir=cache)
-    return prepare(raw, validation_size, preprocess, train_subset, eval_subset)
+    def cut(split: Split, keep: slice) -> Split:
+        return Split(split.images[keep], split.labels[keep])
+
+    return CIFAR10Data(
+        train=cut(data.train, keep_train),
+        val=cut(data.val, keep_eval),
+        test=cut(data.test, keep_eval),
+        preprocess=data.preprocess,
+        stats=data.stats,
+    )

@@ -1,0 +1,127 @@
+"""`load_cifar10`: locate, read and prepare CIFAR-10, with a cache of the prepared splits.
+
+Preparing (split off the validation images, subtract the mean image or standardize, float32
+NCHW) reads every pixel and writes ~0.75 GB: most of a NumPy run's start-up. Its result depends
+only on the source files, `validation_size` and `preprocess`, so it is cached as .npy files in a
+folder beside the raw array cache, and later runs memory-map them: the page cache serves them,
+and parallel sweep jobs share one copy. The arrays are read-only. A missing, damaged or foreign
+file only means preparing again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from dlexp.data.cifar10 import (
+    RawCIFAR10,
+    default_cache_dir,
+    load_raw_cifar10,
+    raw_cache_path,
+)
+from dlexp.data.download import OFFICIAL_MD5, OFFICIAL_URL
+from dlexp.data.locate import find_batches_dir
+from dlexp.data.prepare import (
+    IMAGE_SHAPE,
+    CIFAR10Data,
+    Split,
+    check_preparation,
+    keep_subsets,
+    prepare,
+)
+
+PREPARED_VERSION = 1  # the preparation's arithmetic and this layout; bump to invalidate
+SPLITS = ("train", "val", "test")
+
+
+def prepared_cache_path(raw_cache: Path, validation_size: int, preprocess: str) -> Path:
+    """The prepared splits' folder, named after the raw cache (which hashes the source files)."""
+    name = f"{raw_cache.stem}-prepared{PREPARED_VERSION}-val{validation_size}-{preprocess}"
+    return raw_cache.with_name(name)
+
+
+def _labels(raw: RawCIFAR10, validation_size: int) -> dict[str, np.ndarray]:
+    return {
+        "train": raw.train_y[validation_size:],
+        "val": raw.train_y[:validation_size],
+        "test": raw.test_y,
+    }
+
+
+def read_prepared(folder: Path, raw: RawCIFAR10, validation_size: int, preprocess: str):
+    """The cached CIFAR10Data for `raw`, or None when the folder is missing or does not fit.
+
+    Each split is its own .npy file, so its data starts at an aligned offset: a float32 array
+    mapped at an odd offset (as inside an .npz) is unaligned, and NumPy then multiplies it
+    without BLAS, ~100x slower. np.load maps only plain arrays, never pickles.
+    """
+    if not folder.is_dir() or not 0 <= validation_size < len(raw.train_x):
+        return None  # (a validation size that leaves no training image is prepare's error)
+    labels = _labels(raw, validation_size)
+    try:
+        splits = {}
+        for name in SPLITS:
+            images = np.load(folder / f"{name}_x.npy", mmap_mode="r", allow_pickle=False)
+            shape = (len(labels[name]), *IMAGE_SHAPE)
+            if images.dtype != np.float32 or images.shape != shape or not images.flags.aligned:
+                return None
+            splits[name] = Split(images, labels[name])
+        with np.load(folder / "stats.npz", allow_pickle=False) as saved:
+            stats = {key: saved[key] for key in saved.files}
+    except Exception:  # any damage (missing file, npy header, sizes) only means preparing again
+        return None
+    return CIFAR10Data(**splits, preprocess=preprocess, stats=stats)
+
+
+def write_prepared(folder: Path, data: CIFAR10Data) -> None:
+    """Write the splits' images and the statistics into a temporary folder, then rename it into
+    place: a reader sees a whole folder or none. A failure (disk full, a concurrent writer
+    won) leaves nothing behind and only costs speed."""
+    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name in SPLITS:
+            np.save(tmp / f"{name}_x.npy", getattr(data, name).images)
+        np.savez(tmp / "stats.npz", **data.stats)
+        tmp.rename(folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_cifar10(
+    root: str | Path | None = None,
+    download: bool = True,
+    validation_size: int = 5000,
+    preprocess: str = "mean_image",
+    url: str = OFFICIAL_URL,
+    md5: str | None = OFFICIAL_MD5,
+    cache_dir: str | Path | None = "default",
+    train_subset: int | None = None,
+    eval_subset: int | None = None,
+) -> CIFAR10Data:
+    """Locate (downloading unless `download=False`), read and prepare CIFAR-10.
+
+    `root=None` is `default_data_root()`; `cache_dir=None` skips both caches (raw arrays and
+    prepared splits); the subsets are those of `prepare`. With a cache, the images are
+    read-only memory maps.
+    """
+    check_preparation(validation_size, preprocess, train_subset, eval_subset)  # before any I/O
+    batches_dir = find_batches_dir(root, download=download, url=url, md5=md5)
+    cache = default_cache_dir() if cache_dir == "default" else cache_dir
+    raw = load_raw_cifar10(batches_dir, cache_dir=cache)
+    if cache is None:
+        return prepare(raw, validation_size, preprocess, train_subset, eval_subset)
+    path = prepared_cache_path(
+        raw_cache_path(batches_dir, Path(cache)), validation_size, preprocess
+    )
+    full = read_prepared(path, raw, validation_size, preprocess)
+    if full is None:
+        if train_subset is not None or eval_subset is not None:  # a small run: no 0.75 GB write
+            return prepare(raw, validation_size, preprocess, train_subset, eval_subset)
+        full = prepare(raw, validation_size, preprocess)
+        shutil.rmtree(path, ignore_errors=True)  # a damaged folder would block the rename
+        write_prepared(path, full)
+    return keep_subsets(full, train_subset, eval_subset)
