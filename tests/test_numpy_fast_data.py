@@ -4,6 +4,8 @@ the prepared splits."""
 from __future__ import annotations
 
 import importlib
+import os
+import time
 
 import numpy as np
 import pytest
@@ -71,7 +73,8 @@ def test_prepared_splits_are_cached_and_mapped_bitwise_equal(tmp_path, preproces
     mapped = load_cifar10(folder.parent, cache_dir=cache, **args)
     for data in (first, mapped):
         assert_data_equal(want, data)
-    for split in (mapped.train, mapped.val, mapped.test):  # read-only maps, BLAS-aligned
+    splits = (first.train, first.val, first.test, mapped.train, mapped.val, mapped.test)
+    for split in splits:  # read-only maps, BLAS-aligned: the run that writes the folder too
         assert isinstance(split.images, np.memmap)
         assert not split.images.flags.writeable and split.images.flags.aligned
     small = load_cifar10(folder.parent, cache_dir=cache, train_subset=7, eval_subset=5, **args)
@@ -86,7 +89,9 @@ def test_a_subset_run_writes_no_prepared_cache(tmp_path):
     assert not list(cache.glob("*-prepared*"))
 
 
-@pytest.mark.parametrize("damage", ["truncated", "float64", "missing_stats", "pickled_object"])
+@pytest.mark.parametrize(
+    "damage", ["truncated", "float64", "missing_stats", "wrong_stats", "pickled_object"]
+)
 def test_a_damaged_prepared_cache_is_rebuilt(tmp_path, damage):
     folder, cache = write_tiny_cifar10(tmp_path / "d"), tmp_path / "cache"
     args = {"download": False, "validation_size": 20}
@@ -100,6 +105,8 @@ def test_a_damaged_prepared_cache_is_rebuilt(tmp_path, damage):
         np.save(train, np.load(train).astype(np.float64))
     elif damage == "missing_stats":
         (prepared / "stats.npz").unlink()
+    elif damage == "wrong_stats":  # standardize's statistics under a mean_image name
+        np.savez(prepared / "stats.npz", channel_mean=np.zeros(3), channel_std=np.ones(3))
     else:  # an object array would unpickle on load: refused, never executed
         np.save(train, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     assert (
@@ -108,3 +115,54 @@ def test_a_damaged_prepared_cache_is_rebuilt(tmp_path, damage):
     )
     assert_data_equal(want, load_cifar10(folder.parent, cache_dir=cache, **args))
     assert load_module.read_prepared(prepared, load_raw_cifar10(folder, cache), 20, "mean_image")
+
+
+def write_args(tmp_path):
+    folder, cache = write_tiny_cifar10(tmp_path / "d"), tmp_path / "cache"
+    return folder, cache, {"download": False, "validation_size": 20}
+
+
+def test_a_concurrent_writers_folder_is_kept_and_no_temporary_stays(tmp_path):
+    """Two cold jobs at once: the second writer's rename fails and it reads the first's folder."""
+    folder, cache, args = write_args(tmp_path)
+    want = load_cifar10(folder.parent, cache_dir=cache, **args)
+    (prepared,) = cache.glob("*-prepared*")
+    marker = prepared / "written_by_the_first_job"
+    marker.touch()
+    load_module.write_prepared(prepared, want)  # the late writer
+    assert marker.exists()  # the folder in place was not replaced or deleted
+    assert sorted(p.name for p in cache.iterdir() if "prepared" in p.name) == [prepared.name]
+
+
+def test_an_interrupted_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    folder, cache, args = write_args(tmp_path)
+    real_save = np.save
+
+    def save_then_ctrl_c(path, array, *a, **k):
+        real_save(path, array, *a, **k)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "save", save_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        load_cifar10(folder.parent, cache_dir=cache, **args)
+    assert not [p for p in cache.iterdir() if "prepared" in p.name]
+
+
+def test_a_dead_writers_temporary_folder_is_cleared_a_fresh_one_kept(tmp_path):
+    folder, cache, args = write_args(tmp_path)
+    load_cifar10(folder.parent, cache_dir=cache, **args)
+    (prepared,) = cache.glob("*-prepared*")
+    old, fresh = (cache / f"{prepared.name}.{tag}.tmp" for tag in ("old", "fresh"))
+    for tmp in (old, fresh):
+        tmp.mkdir()
+        (tmp / "train_x.npy").write_bytes(b"partial")
+    hours_ago = time.time() - 2 * load_module.STALE_TMP_S
+    os.utime(old, (hours_ago, hours_ago))
+    load_module.discard(prepared)
+    assert not prepared.exists() and not list(cache.glob("*.discarded"))
+    load_cifar10(folder.parent, cache_dir=cache, **args)  # rebuilds, and sweeps up
+    assert prepared.is_dir() and fresh.is_dir() and not old.exists()
+
+
+def test_discarding_a_folder_that_is_gone_is_quiet(tmp_path):
+    load_module.discard(tmp_path / "never-there")

@@ -8,6 +8,7 @@ import mmap
 import os
 import pickle
 import struct
+import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,14 +195,16 @@ def _well_formed(raw: RawCIFAR10) -> bool:
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write an uncompressed .npz atomically: a crash never leaves a half-written cache behind,
     and an unwritable cache folder only costs speed."""
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    tmp = path.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex}.tmp.npz")  # unique per writer
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(tmp, **arrays)
         tmp.replace(path)
-    except OSError:
+    except BaseException as error:  # Ctrl-C included: no half-written file stays behind
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+        if not isinstance(error, OSError):
+            raise
 
 
 def load_raw_cifar10(batches_dir: Path, cache_dir: Path | None = None) -> RawCIFAR10:

@@ -10,8 +10,13 @@ file only means preparing again.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import shutil
+import tempfile
+import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -71,24 +76,50 @@ def read_prepared(folder: Path, raw: RawCIFAR10, validation_size: int, preproces
             splits[name] = Split(images, labels[name])
         with np.load(folder / "stats.npz", allow_pickle=False) as saved:
             stats = {key: saved[key] for key in saved.files}
+        if set(stats) != STATS_KEYS.get(preprocess):
+            return None
     except Exception:  # any damage (missing file, npy header, sizes) only means preparing again
         return None
     return CIFAR10Data(**splits, preprocess=preprocess, stats=stats)
 
 
+STALE_TMP_S = 3600  # an unfinished temporary folder older than this belongs to a dead writer
+STATS_KEYS = {"mean_image": {"mean_image"}, "standardize": {"channel_mean", "channel_std"}}
+
+
 def write_prepared(folder: Path, data: CIFAR10Data) -> None:
-    """Write the splits' images and the statistics into a temporary folder, then rename it into
-    place: a reader sees a whole folder or none. A failure (disk full, a concurrent writer
-    won) leaves nothing behind and only costs speed."""
-    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+    """Write the splits' images and the statistics into a fresh temporary folder (unique per
+    writer), then rename it into place: a reader sees a whole folder or none. Any failure (disk
+    full, Ctrl-C, a concurrent writer that won) leaves nothing behind and only costs speed."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f"{glob.escape(folder.name)}.*.tmp"):  # a killed writer's
+        with contextlib.suppress(OSError):
+            if time.time() - stale.stat().st_mtime > STALE_TMP_S:
+                shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{folder.name}.", suffix=".tmp"))
     try:
-        tmp.mkdir(parents=True, exist_ok=True)
         for name in SPLITS:
             np.save(tmp / f"{name}_x.npy", getattr(data, name).images)
         np.savez(tmp / "stats.npz", **data.stats)
-        tmp.rename(folder)
-    except OSError:
+        for path in tmp.iterdir():  # the rename publishes the folder: its bytes are on disk first
+            with path.open("rb") as f:
+                os.fsync(f.fileno())
+        tmp.rename(folder)  # fails if another writer's folder is already there: keep theirs
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not isinstance(error, OSError):
+            raise
+
+
+def discard(folder: Path) -> None:
+    """Move a damaged folder aside under a unique name, then delete it: a concurrent writer's
+    fresh folder, renamed into place meanwhile, is never the one deleted."""
+    aside = folder.with_name(f"{folder.name}.{os.getpid()}.{uuid.uuid4().hex}.discarded")
+    try:
+        folder.rename(aside)
+    except OSError:
+        return  # gone already (another job discarded it) or not ours to move
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def load_cifar10(
@@ -121,7 +152,12 @@ def load_cifar10(
     if full is None:
         if train_subset is not None or eval_subset is not None:  # a small run: no 0.75 GB write
             return prepare(raw, validation_size, preprocess, train_subset, eval_subset)
-        full = prepare(raw, validation_size, preprocess)
-        shutil.rmtree(path, ignore_errors=True)  # a damaged folder would block the rename
-        write_prepared(path, full)
+        if path.exists():  # damaged or foreign: it would block the rename
+            discard(path)
+        write_prepared(path, prepare(raw, validation_size, preprocess))
+        # Read back what is in place (ours, or a concurrent job's equal folder): every run gets
+        # the same read-only memory maps, the first one included.
+        full = read_prepared(path, raw, validation_size, preprocess)
+        if full is None:  # the cache folder is unwritable: prepare in memory, as without one
+            full = prepare(raw, validation_size, preprocess)
     return keep_subsets(full, train_subset, eval_subset)

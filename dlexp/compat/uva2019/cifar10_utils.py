@@ -2,6 +2,8 @@
 
 Course semantics: float32 images (N, 3, 32, 32) on the 0-255 scale minus the training split's
 per-pixel mean image, float64 one-hot labels, and a fresh shuffle at each epoch's end.
+With dlexp's cache (the default), a split's `images` is a read-only memory map of the prepared
+arrays, shared by every run; `next_batch` returns fresh arrays. Copy `images` to change it.
 """
 
 from __future__ import annotations
