@@ -135,13 +135,35 @@ def _exit_with_one_line(prog: str, err: BaseException) -> None:
 
 
 MOVABLE_FLAGS = ("-m", "--multirun")  # no value of their own: safe to move
+# Hydra's flags whose next argument is their value (never a flag to move); --info's is optional.
+VALUE_FLAGS = ("-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+               "-c", "--cfg", "-p", "--package", "--experimental-rerun")  # fmt: skip
+OPTIONAL_VALUE_FLAGS = ("-i", "--info")
 
 
 def flags_first(args: list[str]) -> list[str]:
     """`-m` after overrides (`dlexp-train model=x -m lr=1,2`) moved before them: Hydra's parser
-    takes the overrides as one positional list and refuses a flag in the middle of it."""
-    flags = [a for a in args if a in MOVABLE_FLAGS]
-    return flags + [a for a in args if a not in MOVABLE_FLAGS]
+    takes the overrides as one positional list and refuses a flag in the middle of it. A flag's
+    value and everything after `--` stay as they are."""
+    moved, rest, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        takes_value = arg in VALUE_FLAGS or (
+            arg in OPTIONAL_VALUE_FLAGS
+            and i + 1 < len(args)
+            and not args[i + 1].startswith("-")
+            and "=" not in args[i + 1]
+        )
+        if takes_value:
+            rest += args[i : i + 2]
+            i += 2
+            continue
+        (moved if arg in MOVABLE_FLAGS else rest).append(arg)
+        i += 1
+    return moved + rest
 
 
 def run_cli(hydra_main: Callable[[], object], prog: str) -> None:

@@ -203,3 +203,8 @@ def test_flags_first_moves_only_the_multirun_flag():
     assert flags_first(["a=1", "-m", "b=2,3"]) == ["-m", "a=1", "b=2,3"]
     assert flags_first(["--multirun", "a=1"]) == ["--multirun", "a=1"]
     assert flags_first(["a=1", "--cfg", "job"]) == ["a=1", "--cfg", "job"]
+    # a flag's value is not a flag to move, and nothing after `--` moves
+    assert flags_first(["--config-dir", "-m", "a=1"]) == ["--config-dir", "-m", "a=1"]
+    assert flags_first(["a=1", "--", "-m"]) == ["a=1", "--", "-m"]
+    assert flags_first(["-i", "config", "a=1", "-m"]) == ["-m", "-i", "config", "a=1"]
+    assert flags_first(["-i", "a=1", "-m"]) == ["-m", "-i", "a=1"]
