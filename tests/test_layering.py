@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from dlexp.search import PLUGIN_MODULE
+
 FACE_AND_LOOP = ("hydra", "omegaconf", "tensorboard", "dlexp.train", "dlexp.loop",
                  "dlexp.backends", "dlexp.config_checks", "dlexp.build", "dlexp.cli",
                  "dlexp.arguments", "dlexp.config_schema")  # fmt: skip
@@ -35,3 +37,11 @@ def test_libraries_import_nothing_above_them(library):
 
 def test_the_config_check_runs_before_torch_loads():
     assert loaded_after_import("dlexp.config_checks", ("torch",)) == []
+
+
+@pytest.mark.parametrize("entry", ["dlexp.train", "dlexp.evaluate", "dlexp.plot"])
+def test_commands_import_no_sweeper_before_hydra_scans_its_plugins(entry):
+    """Hydra's first plugin scan re-executes BasicSweeper's module; a sweeper subclassed before
+    it breaks (tests/conftest.py scans first for the in-process tests, which would hide it)."""
+    sweepers = ("dlexp.search.grid_sweeper", "dlexp.search.optuna_sweeper", PLUGIN_MODULE)
+    assert loaded_after_import(entry, sweepers) == []
