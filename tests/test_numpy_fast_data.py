@@ -152,17 +152,37 @@ def test_a_dead_writers_temporary_folder_is_cleared_a_fresh_one_kept(tmp_path):
     folder, cache, args = write_args(tmp_path)
     load_cifar10(folder.parent, cache_dir=cache, **args)
     (prepared,) = cache.glob("*-prepared*")
-    old, fresh = (cache / f"{prepared.name}.{tag}.tmp" for tag in ("old", "fresh"))
-    for tmp in (old, fresh):
+    old, fresh, old_discarded = (
+        cache / f"{prepared.name}.{tag}" for tag in ("old.tmp", "fresh.tmp", "1.x.discarded")
+    )
+    for tmp in (old, fresh, old_discarded):
         tmp.mkdir()
         (tmp / "train_x.npy").write_bytes(b"partial")
     hours_ago = time.time() - 2 * load_module.STALE_TMP_S
-    os.utime(old, (hours_ago, hours_ago))
+    for stale in (old, old_discarded):
+        os.utime(stale, (hours_ago, hours_ago))
     load_module.discard(prepared)
-    assert not prepared.exists() and not list(cache.glob("*.discarded"))
+    assert not prepared.exists() and list(cache.glob("*.discarded")) == [old_discarded]
     load_cifar10(folder.parent, cache_dir=cache, **args)  # rebuilds, and sweeps up
-    assert prepared.is_dir() and fresh.is_dir() and not old.exists()
+    assert prepared.is_dir() and fresh.is_dir()
+    assert not old.exists() and not old_discarded.exists()
 
 
 def test_discarding_a_folder_that_is_gone_is_quiet(tmp_path):
     load_module.discard(tmp_path / "never-there")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_cache_folder_still_loads_the_data_once(tmp_path, monkeypatch):
+    folder, cache, args = write_args(tmp_path)
+    want = load_cifar10(folder.parent, cache_dir=None, **args)
+    calls = []
+    real_prepare = load_module.prepare
+    monkeypatch.setattr(load_module, "prepare", lambda *a: calls.append(a) or real_prepare(*a))
+    monkeypatch.setattr(load_module.tempfile, "mkdtemp", _refuse)
+    assert_data_equal(want, load_cifar10(folder.parent, cache_dir=cache, **args))
+    assert len(calls) == 1 and not [p for p in cache.iterdir() if "prepared" in p.name]
+
+
+def _refuse(*args, **kwargs):
+    raise PermissionError("read-only cache folder")

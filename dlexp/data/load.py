@@ -40,6 +40,8 @@ from dlexp.data.prepare import (
 
 PREPARED_VERSION = 1  # the preparation's arithmetic and this layout; bump to invalidate
 SPLITS = ("train", "val", "test")
+STATS_KEYS = {"mean_image": {"mean_image"}, "standardize": {"channel_mean", "channel_std"}}
+STALE_TMP_S = 3600  # a temporary or discarded folder older than this belongs to a dead process
 
 
 def prepared_cache_path(raw_cache: Path, validation_size: int, preprocess: str) -> Path:
@@ -83,20 +85,20 @@ def read_prepared(folder: Path, raw: RawCIFAR10, validation_size: int, preproces
     return CIFAR10Data(**splits, preprocess=preprocess, stats=stats)
 
 
-STALE_TMP_S = 3600  # an unfinished temporary folder older than this belongs to a dead writer
-STATS_KEYS = {"mean_image": {"mean_image"}, "standardize": {"channel_mean", "channel_std"}}
-
-
 def write_prepared(folder: Path, data: CIFAR10Data) -> None:
     """Write the splits' images and the statistics into a fresh temporary folder (unique per
     writer), then rename it into place: a reader sees a whole folder or none. Any failure (disk
     full, Ctrl-C, a concurrent writer that won) leaves nothing behind and only costs speed."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    for stale in folder.parent.glob(f"{glob.escape(folder.name)}.*.tmp"):  # a killed writer's
-        with contextlib.suppress(OSError):
-            if time.time() - stale.stat().st_mtime > STALE_TMP_S:
-                shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{folder.name}.", suffix=".tmp"))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{folder.name}.", suffix=".tmp"))
+    except OSError:
+        return  # an unwritable cache folder
+    for pattern in ("*.tmp", "*.discarded"):  # what a killed writer or discarder left behind
+        for stale in folder.parent.glob(f"{glob.escape(folder.name)}.{pattern}"):
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > STALE_TMP_S:
+                    shutil.rmtree(stale, ignore_errors=True)
     try:
         for name in SPLITS:
             np.save(tmp / f"{name}_x.npy", getattr(data, name).images)
@@ -154,10 +156,11 @@ def load_cifar10(
             return prepare(raw, validation_size, preprocess, train_subset, eval_subset)
         if path.exists():  # damaged or foreign: it would block the rename
             discard(path)
-        write_prepared(path, prepare(raw, validation_size, preprocess))
+        prepared = prepare(raw, validation_size, preprocess)
+        write_prepared(path, prepared)
         # Read back what is in place (ours, or a concurrent job's equal folder): every run gets
-        # the same read-only memory maps, the first one included.
+        # the same read-only memory maps, the first one included. An unwritable cache folder
+        # leaves the arrays in memory, as without a cache.
         full = read_prepared(path, raw, validation_size, preprocess)
-        if full is None:  # the cache folder is unwritable: prepare in memory, as without one
-            full = prepare(raw, validation_size, preprocess)
+        full = prepared if full is None else full
     return keep_subsets(full, train_subset, eval_subset)
