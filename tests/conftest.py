@@ -12,15 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
-from hydra.core.plugins import Plugins
 
 from dlexp.search import register_plugins
 
 # Hydra's first plugin scan re-executes its core plugin modules, so a sweeper class that a test
 # module imports before that scan subclasses a stale BasicSweeper and fails when an in-process
-# dlexp-train runs a sweep. The CLI scans before it imports the sweepers; so do the tests, here,
-# before any test module is collected.
-Plugins.instance()
+# dlexp-train runs a sweep. register_plugins scans before it imports the sweepers, as the CLI
+# does; the tests call it here, before any test module is collected.
 register_plugins()
 
 TINY_PER_BATCH = 60  # images per data_batch_i (5 of them) -> 300 training images
