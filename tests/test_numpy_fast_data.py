@@ -67,6 +67,7 @@ def test_prepared_splits_are_cached_and_mapped_bitwise_equal(tmp_path, preproces
     want = load_cifar10(folder.parent, cache_dir=None, **args)  # no cache: prepared in memory
     first = load_cifar10(folder.parent, cache_dir=cache, **args)  # prepares, writes the folder
     (prepared,) = cache.glob("*-prepared*")
+    assert prepared.stat().st_mode & 0o777 == 0o755  # readable by a group sharing the cache
     assert sorted(p.name for p in prepared.iterdir()) == [
         "stats.npz", "test_x.npy", "train_x.npy", "val_x.npy",
     ]  # fmt: skip

@@ -106,6 +106,7 @@ def write_prepared(folder: Path, data: CIFAR10Data) -> None:
         for path in tmp.iterdir():  # the rename publishes the folder: its bytes are on disk first
             with path.open("rb") as f:
                 os.fsync(f.fileno())
+        tmp.chmod(0o755)  # mkdtemp's 0700 would hide the cache from a shared group
         tmp.rename(folder)  # fails if another writer's folder is already there: keep theirs
     except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -154,8 +155,7 @@ def load_cifar10(
     if full is None:
         if train_subset is not None or eval_subset is not None:  # a small run: no 0.75 GB write
             return prepare(raw, validation_size, preprocess, train_subset, eval_subset)
-        if path.exists():  # damaged or foreign: it would block the rename
-            discard(path)
+        discard(path)  # a damaged or foreign folder, if any, would block the rename
         prepared = prepare(raw, validation_size, preprocess)
         write_prepared(path, prepared)
         # Read back what is in place (ours, or a concurrent job's equal folder): every run gets
