@@ -20,9 +20,8 @@ MODES = ("none", "flip", "flip_crop")
 
 def backends(overrides: list[str]):
     """One backend per mode, with the same model, data and batches."""
-    from dlexp.build import build_parts, make_backend
+    from dlexp.build import augment_generator, build_parts, load_run_data, make_backend
     from dlexp.data import BatchSampler
-    from dlexp.train import augment_generator, load_run_data
     from tests.conftest import compose_train
 
     built = {}

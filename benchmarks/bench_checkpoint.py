@@ -26,9 +26,8 @@ import numpy as np
 
 
 def build(overrides: list[str]):
-    from dlexp.build import build_parts, make_backend
+    from dlexp.build import build_parts, load_run_data, make_backend
     from dlexp.data import BatchSampler
-    from dlexp.train import load_run_data
     from tests.conftest import compose_train
 
     cfg = compose_train([*overrides, "output_dir=unused", "data.eval_subset=100"])
@@ -41,7 +40,7 @@ def build(overrides: list[str]):
 
 
 def time_saves(name: str, overrides: list[str], repeats: int) -> dict:
-    from dlexp.checkpoint import backend_state, save_run_state
+    from dlexp.run.checkpoint_file import backend_state, save_run_state
 
     backend, sampler = build(overrides)
     arrays, _ = backend_state(backend, sampler)

@@ -26,10 +26,9 @@ def build(root: str, mode: str, batch_size: int | None):
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from dlexp.build import build_parts, make_backend
+    from dlexp.build import build_parts, load_run_data, make_backend, seed_generators
     from dlexp.data import BatchSampler
     from dlexp.errors import ConfigError
-    from dlexp.train import load_run_data, seed_generators
 
     overrides = ["experiment=seed_convnet", f"data.root={root}", "output_dir=/unused",
                  "data.eval_subset=32", *MODES[mode]]  # fmt: skip

@@ -1,3 +1,7 @@
-"""dlexp's Hydra configs; importing this package puts their schema in Hydra's ConfigStore."""
+"""dlexp's Hydra configs. Loading them through Hydra (`pkg://dlexp.conf`, or the compose API's
+`initialize_config_module("dlexp.conf")`) imports this package, which registers what the YAML
+files need: the schemas they extend and the resolvers they call."""
 
-import dlexp.config_schema  # noqa: F401  (registers the schemas that the YAML files extend)
+from dlexp.config import register_config
+
+register_config()

@@ -1,4 +1,5 @@
-"""The build path of a run, in order: model, optimizer, schedule; then, given data, the backend.
+"""The build path of a run, in order: the seeded generators, model, optimizer, schedule; then the
+data and, given it, the backend.
 
 Each step calls a constructor with its config group's keys (config keys equal constructor
 arguments), so each constructor's own checks are the range rules, reported as one line.
@@ -15,11 +16,12 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from dlexp.arguments import checked_call, closest
-from dlexp.config_checks import check_config
+from dlexp.config.arguments import checked_call
+from dlexp.config.checks import check_config
+from dlexp.data import load_cifar10
 from dlexp.data.augment import AUGMENT_MODES
 from dlexp.data.prepare import CIFAR10Data
-from dlexp.errors import ConfigError
+from dlexp.errors import ConfigError, closest
 from dlexp.models.registry import ModelEntry, get_model_entry
 
 
@@ -92,6 +94,35 @@ def build_parts(cfg: DictConfig, model_rng: np.random.Generator) -> Parts:
         total_steps=cfg.max_steps,
     )
     return Parts(entry, backend_module, device, model, optimizer, scheduler)
+
+
+def load_run_data(cfg: DictConfig):
+    d = cfg.data
+    return load_cifar10(
+        d.root,
+        download=d.download,
+        validation_size=d.validation_size,
+        preprocess=d.preprocess,
+        url=d.url,
+        md5=d.md5,
+        cache_dir="default" if d.cache else None,
+        train_subset=d.train_subset,
+        eval_subset=d.eval_subset,
+    )
+
+
+def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators for model init and batch order, both derived from `seed`."""
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
+    model_seq, sampler_seq = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(model_seq), np.random.default_rng(sampler_seq)
+
+
+def augment_generator(seed: int) -> np.random.Generator:
+    """The generator of the training batches' flips and crops: a third child of `seed` (the
+    first two, and so the model and batch order, are the same with augmentation or without)."""
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
 
 
 def make_backend(

@@ -10,93 +10,24 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable
 
-from hydra.errors import HydraException, MissingConfigException, OverrideParseException
-from omegaconf.errors import (
-    ConfigAttributeError,
-    ConfigKeyError,
-    MissingMandatoryValue,
-    OmegaConfBaseException,
-)
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 
 import dlexp
-from dlexp.arguments import closest
-from dlexp.errors import DlexpError
-from dlexp.interrupt import RunInterrupted
+from dlexp.config import register_config
+from dlexp.errors import failure_reason, job_user_errors, one_line, user_errors
+from dlexp.run.signals import RunInterrupted
 from dlexp.search import register_plugins
-from dlexp.sweep_summary import SweepSummary
+from dlexp.search.summary import SweepSummary
 
-USER_ERRORS = (DlexpError, HydraException, OmegaConfBaseException)  # while composing
-JOB_USER_ERRORS = (DlexpError, MissingMandatoryValue)  # inside train(): the rest are dlexp bugs
 _USER_FULL_ERROR = "DLEXP_USER_HYDRA_FULL_ERROR"  # the user's own HYDRA_FULL_ERROR, kept aside
 log = logging.getLogger("dlexp")
 
 
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-def _missing_option(err: MissingConfigException) -> str:
-    """`model=foo`: name the group and list its options."""
-    path = err.missing_cfg_file or ""
-    group, _, option = path.rpartition("/")
-    if group and err.options is not None:
-        hint = closest(option, err.options)
-        return f"unknown {group} option {option!r}{hint}; choose one of {', '.join(err.options)}"
-    return _first_line(str(err))
-
-
-def _omegaconf_error(err: OmegaConfBaseException, context: str = "") -> str:
-    """A type or key error from OmegaConf: the key, what was wrong, and the nearest known key."""
-    key = getattr(err, "full_key", None) or getattr(err, "key", None) or ""
-    message = _first_line(getattr(err, "msg", None) or str(err))
-    missing = re.search(r"Missing mandatory value: ([\w.]+)", str(err))
-    if missing:  # `???` in a config, such as model=custom's model.name
-        return f"{missing[1]} needs a value: add {missing[1]}=<value> to the command line"
-    parent = getattr(err, "parent_node", None)
-    hint = ""
-    if (
-        isinstance(err, (ConfigKeyError, ConfigAttributeError))
-        and parent is not None
-        and hasattr(parent, "keys")
-    ):
-        hint = closest(str(err.key), [str(k) for k in parent])
-    where = f"{context}: " if context else (f"{key}: " if key else "")
-    return f"{where}{message}{hint}"
-
-
-def one_line(err: BaseException) -> str:
-    """The one-line message for a user error, Hydra's and OmegaConf's included."""
-    if isinstance(err, MissingConfigException):
-        return _missing_option(err)
-    if isinstance(err, OverrideParseException):
-        override = getattr(err, "override", None) or ""
-        return f"cannot parse the override {override}: {_first_line(str(err))}".replace(" :", ":")
-    cause = err.__cause__ or err.__context__
-    if isinstance(err, HydraException) and isinstance(cause, OmegaConfBaseException):
-        context = _first_line(str(err)).removeprefix("Error merging override ")
-        if context.startswith("Could not override"):
-            context = f"unknown key {getattr(cause, 'full_key', '')!r}"
-        return _omegaconf_error(cause, context)
-    if isinstance(err, OmegaConfBaseException):
-        return _omegaconf_error(err)
-    return _first_line(str(err)) or type(err).__name__
-
-
-def failure_reason(err: BaseException) -> str:
-    """One line for metrics.json: a user error's message, or a bug's type and first line."""
-    if isinstance(err, JOB_USER_ERRORS):
-        return one_line(err)
-    return f"{type(err).__name__}: {_first_line(str(err))}".rstrip(": ")
-
-
 def _in_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
@@ -112,10 +43,10 @@ def run_job(job: Callable, cfg, prog: str):
         raise
     except Exception as err:
         if not _in_multirun():
-            if isinstance(err, JOB_USER_ERRORS):
+            if isinstance(err, job_user_errors()):
                 _exit_with_one_line(prog, err)
             raise
-        if isinstance(err, JOB_USER_ERRORS) and not _user_wants_traceback():
+        if isinstance(err, job_user_errors()) and not _user_wants_traceback():
             log.error("job failed: %s", one_line(err))
         else:  # a bug: keep the traceback in the job's log
             log.exception("job failed: %s", failure_reason(err))
@@ -171,6 +102,7 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
     if "--version" in sys.argv[1:]:
         print(f"{prog} (dlexp) {dlexp.__version__}")
         return
+    register_config()  # the schemas and resolvers conf/ needs
     register_plugins()  # dlexp's sweepers, which Hydra's scan misses in an editable install
     sys.argv[1:] = flags_first(sys.argv[1:])
     previous = os.environ.get("HYDRA_FULL_ERROR")
@@ -178,7 +110,7 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing several lines
     try:
         hydra_main()
-    except USER_ERRORS as err:
+    except user_errors() as err:
         _exit_with_one_line(prog, err)
     except RunInterrupted as stopped:  # checkpoint and metrics.json are written
         SweepSummary.write_if_running()  # a stopped sweep still lists the jobs it ran

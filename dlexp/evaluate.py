@@ -15,10 +15,11 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 import dlexp
-from dlexp.build import build_parts, make_backend
+from dlexp.build import build_parts, load_run_data, make_backend, seed_generators
 from dlexp.data import BatchSampler
 from dlexp.errors import ConfigError, DlexpError
-from dlexp.resume import checkpoint_to_resume, run_dir_of
+from dlexp.run.checkpoint_file import load_run_state
+from dlexp.run.resume import checkpoint_to_resume, run_dir_of
 
 PROG = "dlexp-eval"
 USAGE = f"usage: {PROG} RUN_DIR_OR_CHECKPOINT [split=val|test] [device=...] [data.root=...]"
@@ -40,9 +41,6 @@ def _saved_config(run_dir: Path, settings: dict) -> DictConfig:
 
 def evaluate_checkpoint(target: str | Path, settings: dict | None = None) -> dict:
     """Rebuild the run's model, load the checkpoint and evaluate one split; returns the record."""
-    from dlexp.checkpoint import load_run_state
-    from dlexp.train import load_run_data, seed_generators  # train imports this module's peers
-
     settings = dict(settings or {})
     split = settings.get("split", "test")
     if split not in SPLITS:

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from dlexp.data.sampler import BatchIndices, BatchSampler
 from dlexp.errors import ConfigError, DlexpError
-from dlexp.run_status import RunStopped
+from dlexp.run.record import RunStopped, metric_direction
 
 # Called after every evaluation with the step and the evaluated metrics ("val/accuracy", ...);
 # a hook may raise RunStopped to end the run (pruning, early stopping).
@@ -36,7 +36,7 @@ class Backend(Protocol):
 
 
 class ScalarSink(Protocol):
-    """Where the loop's numbers go (dlexp.run_loggers fans them out to the chosen loggers)."""
+    """Where the loop's numbers go (dlexp.run.loggers fans them out to the chosen loggers)."""
 
     def scalars(self, step: int, values: dict[str, float]) -> None: ...
 
@@ -51,7 +51,7 @@ class Checkpoints(Protocol):
 
 
 class StopFlag(Protocol):
-    """Set by a signal handler (dlexp.interrupt); polled after every step."""
+    """Set by a signal handler (dlexp.run.signals); polled after every step."""
 
     requested: bool
 
@@ -78,7 +78,7 @@ def is_better(metric: str, new: float, old: float | None) -> bool:
     """Losses improve downwards, everything else upwards."""
     if old is None:
         return True
-    return new < old if metric.endswith("loss") else new > old
+    return new < old if metric_direction(metric) == "minimize" else new > old
 
 
 @dataclass
@@ -89,7 +89,7 @@ class FitResult:
     best: dict[str, float] = field(default_factory=dict)  # val metrics at the best eval step
     steps: int = 0  # the last step completed
     eval_s: float = 0.0  # wall seconds spent evaluating
-    status: str = "completed"  # or how a RunStopped hook ended it (dlexp.run_status)
+    status: str = "completed"  # or how a RunStopped hook ended it (dlexp.run.record)
     reason: str = ""  # one line, when the status is not completed
 
 

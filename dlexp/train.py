@@ -8,22 +8,27 @@ import time
 from pathlib import Path
 
 import hydra
-import numpy as np
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from dlexp.build import build_parts, make_backend
+from dlexp.build import (
+    augment_generator,
+    build_parts,
+    load_run_data,
+    make_backend,
+    seed_generators,
+)
 from dlexp.cli import run_cli, run_job
-from dlexp.cores import share_cores
-from dlexp.data import BatchSampler, load_cifar10
+from dlexp.data import BatchSampler
 from dlexp.errors import ConfigError
-from dlexp.interrupt import RunInterrupted, StopRequests
 from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, fit
-from dlexp.metrics_file import record_failure, write_metrics
-from dlexp.resume import resumed_config, run_dir_of
-from dlexp.run_checkpoints import LAST, RunCheckpoints, checkpoint_folder
-from dlexp.run_loggers import RunLoggers
-from dlexp.sweep_summary import read_job_record
-from dlexp.timing import mark_run_end, startup_origin
+from dlexp.run.checkpoints import LAST, RunCheckpoints, checkpoint_folder
+from dlexp.run.cores import share_cores
+from dlexp.run.loggers import RunLoggers
+from dlexp.run.record import read_job_record, record_failure, write_metrics
+from dlexp.run.resume import resumed_config, run_dir_of
+from dlexp.run.signals import RunInterrupted, StopRequests
+from dlexp.run.timing import mark_run_end, startup_origin
 
 log = logging.getLogger("dlexp")
 
@@ -39,39 +44,10 @@ def _output_dir(cfg: DictConfig) -> Path:
     return out
 
 
-def load_run_data(cfg: DictConfig):
-    d = cfg.data
-    return load_cifar10(
-        d.root,
-        download=d.download,
-        validation_size=d.validation_size,
-        preprocess=d.preprocess,
-        url=d.url,
-        md5=d.md5,
-        cache_dir="default" if d.cache else None,
-        train_subset=d.train_subset,
-        eval_subset=d.eval_subset,
-    )
-
-
-def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """Independent generators for model init and batch order, both derived from `seed`."""
-    if seed < 0:
-        raise ConfigError(f"seed must be >= 0, got {seed}")
-    model_seq, sampler_seq = np.random.SeedSequence(seed).spawn(2)
-    return np.random.default_rng(model_seq), np.random.default_rng(sampler_seq)
-
-
-def augment_generator(seed: int) -> np.random.Generator:
-    """The generator of the training batches' flips and crops: a third child of `seed` (the
-    first two, and so the model and batch order, are the same with augmentation or without)."""
-    return np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
-
-
 def train(cfg: DictConfig) -> float | None:
     """Seed, build model/optimizer/schedule, then data and backend; run the loop.
 
-    Returns the objective (see `dlexp.metrics_file.objective`), or None when a pruner stopped
+    Returns the objective (see `dlexp.run.record.objective`), or None when a pruner stopped
     the run. A failure is recorded in metrics.json (status failed) and raised; a stop signal
     is recorded (status interrupted) after a checkpoint, and raised as RunInterrupted.
     """
@@ -119,8 +95,6 @@ def _eval_hooks(cfg: DictConfig) -> list:
 
 def _command_line() -> list[str] | None:
     """This process's command-line overrides, or None when train() is called from Python."""
-    from hydra.core.hydra_config import HydraConfig
-
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
 
 

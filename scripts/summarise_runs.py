@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from dlexp.run_folder import read_overrides
+from dlexp.run.folder import read_overrides
 
 COLUMNS = ("val/accuracy", "test/accuracy", "best val/accuracy", "best_step", "wall_s")
 

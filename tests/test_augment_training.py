@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from dlexp.build import build_parts, make_backend
+from dlexp.build import augment_generator, build_parts, make_backend
 from dlexp.data import BatchSampler, load_cifar10
 from dlexp.data.augment import augment_batch, draw_augment
-from dlexp.train import augment_generator, train
+from dlexp.train import train
 
 
 def backend_for(tiny_cfg, *overrides):

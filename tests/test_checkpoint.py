@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from dlexp.build import build_parts, make_backend
-from dlexp.checkpoint import (
+from dlexp.data import BatchSampler, load_cifar10
+from dlexp.run.checkpoint_file import (
     CheckpointError,
     backend_state,
     flatten_state,
@@ -24,7 +25,6 @@ from dlexp.checkpoint import (
     save_run_state,
     unflatten_state,
 )
-from dlexp.data import BatchSampler, load_cifar10
 from tests.conftest import assert_one_clean_line, compose_train
 
 STEP_SCHED = ["sched=step", "sched.step_size=5", "sched.gamma=0.5"]
@@ -228,7 +228,7 @@ def test_numpy_path_never_imports_torch(numpy_file, tmp_path):
     torch_file = tmp_path / "torch.ckpt"
     save_checkpoint(torch_file, {"w": torch.ones(2)}, {"backend": "torch"})
     code = (
-        "import sys\nfrom dlexp.checkpoint import *\nimport numpy as np\n"
+        "import sys\nfrom dlexp.run.checkpoint_file import *\nimport numpy as np\n"
         f"save_checkpoint({str(tmp_path / 'n.ckpt')!r}, {{'w': np.ones(3)}},"
         " {'backend': 'numpy'})\n"
         f"load_checkpoint({str(numpy_file)!r}, backend='numpy')\n"

@@ -8,7 +8,7 @@ import pytest
 
 from dlexp.errors import ConfigError
 from dlexp.loop import EarlyStopping
-from dlexp.run_status import RunStopped
+from dlexp.run.record import RunStopped
 from dlexp.train import train
 
 

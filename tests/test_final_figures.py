@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from dlexp.data import load_cifar10, load_raw_cifar10
 from dlexp.data.prepare import CIFAR10Data, Split
-from dlexp.final_figures import (
+from dlexp.run.final_figures import (
     class_names,
     confusion_matrix,
     display_images,
@@ -21,7 +21,7 @@ from dlexp.final_figures import (
     write_final_figures,
     write_histograms,
 )
-from dlexp.tensorboard_log import TensorBoardLogger
+from dlexp.run.tensorboard import TensorBoardLogger
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -175,7 +175,7 @@ def test_histograms_of_weights_and_gradients(tmp_path):
 def test_importing_the_figures_loads_neither_torch_nor_matplotlib():
     """matplotlib loads when the first figure is drawn, not at a run's start-up."""
     code = (
-        "import json, sys, dlexp.final_figures; "
+        "import json, sys, dlexp.run.final_figures; "
         "print(json.dumps([m for m in ('torch', 'matplotlib', 'PIL') if m in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

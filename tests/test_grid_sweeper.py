@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from dlexp.run_folder import job_number
+from dlexp.run.folder import job_number
 
 # The command, with dlexp's sweepers registered (dlexp.cli will do it itself).
 DLEXP = [

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from dlexp.checkpoint import load_checkpoint
-from dlexp.interrupt import RunAborted, RunInterrupted, StopRequests
+from dlexp.run.checkpoint_file import load_checkpoint
+from dlexp.run.signals import RunAborted, RunInterrupted, StopRequests
 from tests.test_resume import command, start, wait_for_checkpoint
 
 

@@ -11,8 +11,8 @@ import pytest
 from dlexp.search import PLUGIN_MODULE
 
 FACE_AND_LOOP = ("hydra", "omegaconf", "tensorboard", "dlexp.train", "dlexp.loop",
-                 "dlexp.backends", "dlexp.config_checks", "dlexp.build", "dlexp.cli",
-                 "dlexp.arguments", "dlexp.config_schema")  # fmt: skip
+                 "dlexp.backends", "dlexp.config.checks", "dlexp.build", "dlexp.cli",
+                 "dlexp.config.arguments", "dlexp.config.schema")  # fmt: skip
 LIBRARIES = {  # library: what it must not load, beyond the face and the loop
     "dlexp.numpy_nn": ("torch",),
     "dlexp.data": ("torch",),
@@ -36,10 +36,10 @@ def test_libraries_import_nothing_above_them(library):
 
 
 def test_the_config_check_runs_before_torch_loads():
-    assert loaded_after_import("dlexp.config_checks", ("torch",)) == []
+    assert loaded_after_import("dlexp.config.checks", ("torch",)) == []
 
 
-@pytest.mark.parametrize("entry", ["dlexp.train", "dlexp.evaluate", "dlexp.plot"])
+@pytest.mark.parametrize("entry", ["dlexp.train", "dlexp.evaluate", "dlexp.report.plot"])
 def test_commands_import_no_sweeper_before_hydra_scans_its_plugins(entry):
     """Hydra's first plugin scan re-executes BasicSweeper's module; a sweeper subclassed before
     it breaks (tests/conftest.py scans first for the in-process tests, which would hide it)."""

@@ -11,7 +11,7 @@ from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from dlexp.plot import (
+from dlexp.report.plot import (
     SPLIT_STYLES,
     curves_figure,
     main,

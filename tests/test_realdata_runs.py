@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from dlexp.build import build_parts, make_backend
+from dlexp.build import build_parts, make_backend, seed_generators
 from dlexp.data import BatchSampler, load_cifar10
-from dlexp.train import seed_generators, train
+from dlexp.train import train
 from tests.conftest import compose_train
 
 pytestmark = pytest.mark.realdata

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from dlexp.checkpoint import load_checkpoint
+from dlexp.run.checkpoint_file import load_checkpoint
 
 TORCH = ["device=cpu", "deterministic=true"]
 CASES = {  # name: overrides (evaluation, and so a checkpoint, every 20 steps)

@@ -13,9 +13,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from dlexp.errors import ConfigError
-from dlexp.run_folder import MAX_FOLDER_NAME, job_folder_name, job_number
-from dlexp.run_hparams import ordered_metrics
-from dlexp.run_loggers import CSVLogger, check_logger_config
+from dlexp.run.folder import MAX_FOLDER_NAME, job_folder_name, job_number
+from dlexp.run.hparams import ordered_metrics
+from dlexp.run.loggers import CSVLogger, check_logger_config
 
 
 def run_cli(tiny_cifar, *args: str, multirun: bool = False) -> subprocess.CompletedProcess:

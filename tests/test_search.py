@@ -18,9 +18,10 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from dlexp.errors import ConfigError
-from dlexp.run_folder import job_number
-from dlexp.run_status import RunStopped
-from dlexp.search.best_preset import SKIPPED_KEYS, flatten
+from dlexp.overrides import is_plumbing
+from dlexp.run.folder import job_number
+from dlexp.run.record import RunStopped
+from dlexp.search.best_preset import flatten
 from dlexp.search.optuna_sweeper import study_direction
 from dlexp.search.search_space import override_text, parse_space, probe_values
 from dlexp.search.study_parts import open_storage
@@ -71,7 +72,7 @@ def job_overrides(trial: optuna.trial.FrozenTrial) -> list[str]:
 def without_plumbing(cfg) -> dict:
     container = OmegaConf.to_container(cfg, resolve=False)
     container.pop("hydra", None)
-    return {k: v for k, v in flatten(container).items() if not k.startswith(SKIPPED_KEYS)}
+    return {k: v for k, v in flatten(container).items() if not is_plumbing(k)}
 
 
 SPACE = ["optim.lr=tag(log,interval(1e-3,1e-1))", "model.n_hidden=choice([16],[32,16])"]

@@ -7,10 +7,10 @@ import os
 import subprocess
 import sys
 
-from dlexp.plot import expand_runs, plot_runs, run_labels
-from dlexp.plot import main as plot_main
-from dlexp.run_folder import job_number
-from dlexp.sweep_summary import write_summary
+from dlexp.report.plot import expand_runs, plot_runs, run_labels
+from dlexp.report.plot import main as plot_main
+from dlexp.run.folder import job_number
+from dlexp.search.summary import write_summary
 from dlexp.train import train
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dlexp.sweep_summary import collect_jobs
+from dlexp.search.summary import collect_jobs
 
 # 1e6 diverges, -1 is refused by the optimizer; 1e-3 and 2e-3 train.
 LEARNING_RATES = "optim.lr=1e6,1e-3,-1,2e-3"

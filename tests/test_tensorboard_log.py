@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from dlexp.tensorboard_log import TensorBoardLogger, histogram_proto, png_header, tensorflow_bins
+from dlexp.run.tensorboard import TensorBoardLogger, histogram_proto, png_header, tensorflow_bins
 
 HISTOGRAM_CASES = {
     "normal": np.random.default_rng(0).normal(0, 0.05, size=(100, 3072)).astype(np.float32),
@@ -124,7 +124,7 @@ def fake_png(height: int, width: int) -> bytes:
 
 def test_importing_the_logger_loads_neither_torch_nor_matplotlib():
     code = (
-        "import json, sys, dlexp.tensorboard_log; "
+        "import json, sys, dlexp.run.tensorboard; "
         "print(json.dumps([m for m in ('torch', 'matplotlib', 'tensorflow') if m in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dlexp.build import build_parts, make_backend
+from dlexp.build import augment_generator, build_parts, load_run_data, make_backend, seed_generators
 from dlexp.data import BatchSampler
-from dlexp.train import augment_generator, load_run_data, seed_generators
 
 STEPS = 6
 

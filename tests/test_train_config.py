@@ -33,7 +33,7 @@ def test_every_option_composes(group, option):
 
 
 def test_the_norm_group_and_the_norm_names_agree():
-    from dlexp.norm_names import NORMS
+    from dlexp.nn.norm import NORMS
 
     assert sorted(NORMS) == group_options("norm")
 

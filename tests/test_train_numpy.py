@@ -57,10 +57,10 @@ def test_startup_of_a_later_run_in_the_same_process_starts_after_the_previous_ru
     """A -m sweep runs its jobs in one process; job 2's start-up must not include job 1."""
     import time
 
-    import dlexp.timing
+    import dlexp.run.timing
 
-    monkeypatch.setattr(dlexp.timing, "_previous_run_end", None)
-    monkeypatch.setattr(dlexp.timing, "process_start_time", lambda: time.time() - 1000)
+    monkeypatch.setattr(dlexp.run.timing, "_previous_run_end", None)
+    monkeypatch.setattr(dlexp.run.timing, "process_start_time", lambda: time.time() - 1000)
 
     def startup_s(out):
         train(tiny_cfg("max_steps=2", f"output_dir={tmp_path / out}"))
@@ -73,11 +73,11 @@ def test_startup_of_a_later_run_in_the_same_process_starts_after_the_previous_ru
 def test_a_failed_run_still_ends_the_start_up_clock(tiny_cfg, tmp_path, monkeypatch):
     import time
 
-    import dlexp.timing
+    import dlexp.run.timing
     from dlexp.errors import ConfigError
 
-    monkeypatch.setattr(dlexp.timing, "_previous_run_end", None)
-    monkeypatch.setattr(dlexp.timing, "process_start_time", lambda: time.time() - 1000)
+    monkeypatch.setattr(dlexp.run.timing, "_previous_run_end", None)
+    monkeypatch.setattr(dlexp.run.timing, "process_start_time", lambda: time.time() - 1000)
     with pytest.raises(ConfigError):
         train(tiny_cfg("optim.lr=0"))
     train(tiny_cfg("max_steps=2"))

@@ -37,7 +37,7 @@ def check_labels(splits: dict[str, tuple[np.ndarray, np.ndarray]], n_classes: in
 class Backend:
     """Flattened float arrays on the host; batches gathered into one preallocated buffer."""
 
-    kind = "numpy"  # names the checkpoint format (dlexp.checkpoint)
+    kind = "numpy"  # names the checkpoint format (dlexp.run.checkpoint_file)
 
     def __init__(
         self,

@@ -99,7 +99,7 @@ class Backend:
     beyond normal ones (0.0 when not compiled).
     """
 
-    kind = "torch"  # names the checkpoint format (dlexp.checkpoint)
+    kind = "torch"  # names the checkpoint format (dlexp.run.checkpoint_file)
 
     def __init__(
         self,

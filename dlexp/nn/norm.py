@@ -9,8 +9,8 @@ from torch import nn
 
 from dlexp.errors import ConfigError
 from dlexp.nn.batchnorm import AutogradBatchNorm, ManualBatchNorm
-from dlexp.norm_names import NORMS
 
+NORMS = ("none", "torch_bn", "autograd_bn", "custom_bn")  # the norm group's options
 NormFactory = Callable[[int, int], nn.Module]  # (num_features, spatial dims 1 or 2) -> layer
 
 

@@ -10,10 +10,10 @@ import yaml
 from omegaconf import OmegaConf
 
 from dlexp.errors import DlexpError
-from dlexp.plot import differing_keys, override_items
-from dlexp.run_folder import job_number
-from dlexp.search.optuna_sweeper import study_direction
-from dlexp.sweep_summary import collect_jobs, read_job_record
+from dlexp.report.plot import differing_keys, override_items
+from dlexp.run.folder import job_number
+from dlexp.run.record import metric_direction, read_job_record
+from dlexp.search.summary import collect_jobs
 
 UNSELECTABLE = ("failed", "pruned", "interrupted")  # never "the best run", whatever their value
 SEARCH_PNGS = ("optimization_history.png", "param_importances.png")  # the Optuna sweeper's
@@ -132,7 +132,7 @@ def selection_metric(config: dict) -> tuple[str, bool]:
     metric = config.get("optimized_metric") or "val/accuracy"
     if metric.startswith("test/"):  # selection never looks at test
         metric = "val/" + metric.split("/", 1)[1]
-    return metric, study_direction(metric, None) == "maximize"
+    return metric, metric_direction(metric) == "maximize"
 
 
 def sorted_runs(runs: list[RunRecord], metric: str, maximize: bool) -> list[RunRecord]:

@@ -1,4 +1,4 @@
-"""The report's PNGs: curves (drawn by dlexp.plot) and parameter-against-metric scatter plots."""
+"""The report's PNGs: curves (drawn by dlexp.report.plot) and parameter-against-metric plots."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from dlexp.plot import plot_runs, pyplot
 from dlexp.report.collect import ReportInput, RunRecord
+from dlexp.report.plot import plot_runs, pyplot
 
 TOP_RUNS = 5  # runs whose val curves a sweep report overlays
 STATUS_MARKERS = {"pruned": "x", "early_stopped": "s"}  # every other status: a filled circle

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from dlexp.plot import short_names
 from dlexp.report.collect import ReportInput, RunRecord
 from dlexp.report.figures import Figure
+from dlexp.report.plot import short_names
 from dlexp.report.render import Code, Document, Image, Section, Table, Text
 
 TIMING_UNITS = {

@@ -12,6 +12,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from hydra.core.plugins import Plugins
+
 PLUGIN_MODULE = "hydra_plugins.dlexp_sweepers"  # dlexp/search/hydra_plugin, mapped by pyproject
 _registered = False
 
@@ -37,8 +39,6 @@ def register_plugins() -> None:
     global _registered
     if _registered:
         return
-    from hydra.core.plugins import Plugins
-
     plugins = Plugins.instance()  # scans first: registering after the scan keeps ours
     module = _plugin_module()
     plugins.register(module.DlexpGridSweeper)

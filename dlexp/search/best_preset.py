@@ -14,10 +14,9 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from dlexp.run_folder import PLUMBING
+from dlexp.overrides import is_plumbing
 
 FOLDED_GROUPS = ("hparams_search", "experiment", "debug")  # kept as the values they set
-SKIPPED_KEYS = (*PLUMBING, "search.")
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -67,7 +66,7 @@ def changed_values(best: DictConfig, reference: DictConfig) -> dict[str, Any]:
     return {
         key: value
         for key, value in ours.items()
-        if not key.startswith(SKIPPED_KEYS) and (key not in theirs or theirs[key] != value)
+        if not is_plumbing(key) and (key not in theirs or theirs[key] != value)
     }
 
 

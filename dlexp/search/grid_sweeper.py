@@ -1,27 +1,34 @@
-"""The grid sweeper: Hydra's basic sweeper, but every job's config is composed before any job
-runs, so one bad value refuses the whole sweep in one line instead of ending it halfway."""
+"""The grid sweeper (`-m a=1,2 b=x,y`): the cartesian product of the swept values, as Hydra's
+basic sweeper makes it, but every job's config is composed before any job runs, so one bad value
+refuses the whole sweep in one line instead of ending it halfway.
+
+It is written on Hydra's public `Sweeper` plugin API; Hydra's own BasicSweeper lives in
+`hydra._internal`, which is no API to build on.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig
+from hydra.core.override_parser.types import Override
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from omegaconf import DictConfig, OmegaConf
 
-from dlexp.errors import ConfigError
+from dlexp.errors import ConfigError, one_line, user_errors
 
 log = logging.getLogger(__name__)
 
 
 def try_compose(config_loader, master: DictConfig, overrides: Sequence[str]):
     """(the job's config, None), or (None, the one-line reason it cannot compose)."""
-    from dlexp.cli import USER_ERRORS, one_line
-
     try:
         return config_loader.load_sweep_config(master, list(overrides)), None
-    except USER_ERRORS as err:
+    except user_errors() as err:
         return None, one_line(err)
 
 
@@ -39,20 +46,56 @@ def refuse_uncomposable(
         raise ConfigError(f"job {number} ({' '.join(label)}): {reason}; nothing was run")
 
 
-class GridSweeper(BasicSweeper):
-    """`-m a=1,2 b=x,y`: the cartesian product, as Hydra's basic sweeper, checked up front."""
+def grid_jobs(overrides: list[Override]) -> list[list[str]]:
+    """Every job's overrides: the product of each key's values, in the order Hydra's basic
+    sweeper gives (keys in command-line order, a later override of a key replacing it)."""
+    values: dict[str, list[str]] = {}
+    for override in overrides:
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            values[key] = [f"{key}={override.get_value_element_as_str()}"]
+        elif override.is_discrete_sweep():
+            values[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            raise ConfigError(
+                f"{override.input_line}: the grid sweeps lists and ranges, not intervals; "
+                f"an interval needs an Optuna search (hparams_search=...)"
+            )
+    return [list(job) for job in itertools.product(*values.values())]
+
+
+class GridSweeper(Sweeper):
+    """`hydra/sweeper=dlexp_grid` (conf/hydra/sweeper/dlexp_grid.yaml lists its keys)."""
 
     def __init__(self, max_batch_size: int | None = None, params: dict | None = None) -> None:
-        super().__init__(max_batch_size=max_batch_size, params=params)
+        if max_batch_size is not None and max_batch_size < 1:
+            raise ConfigError(f"hydra.sweeper.max_batch_size must be >= 1, got {max_batch_size}")
+        self.max_batch_size = max_batch_size  # jobs per launch; None: all at once
+        self.params = {str(k): str(v) for k, v in (params or {}).items()}
+        self.hydra_context = self.config = self.launcher = None
 
-    def sweep(self, arguments: list[str]):
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        overrides = parser.parse_overrides([*self._parse_config(), *arguments])
-        jobs = [job for batch in self.split_arguments(overrides, None) for job in batch]
+    def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> list:
+        loader = self.hydra_context.config_loader
+        lines = [f"{key}={value}" for key, value in self.params.items()] + list(arguments)
+        overrides = OverridesParser.create(config_loader=loader).parse_overrides(lines)
+        jobs = grid_jobs(overrides)
         swept = [o.get_key_element() for o in overrides if o.is_sweep_override()]
-        refuse_uncomposable(self.hydra_context.config_loader, self.config, jobs, swept)
+        refuse_uncomposable(loader, self.config, jobs, swept)
         log.debug("composed all %d jobs of the sweep", len(jobs))
-        return super().sweep(arguments)
-
-    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        """Every job was composed before the first one ran."""
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        size = self.max_batch_size or max(len(jobs), 1)
+        returns = []
+        for start in range(0, len(jobs), size):
+            results = self.launcher.launch(jobs[start : start + size], initial_job_idx=start)
+            for result in results:
+                _ = result.return_value  # re-raises a job's exception, as Hydra's sweeper does
+            returns.append(results)
+        return returns

@@ -12,25 +12,28 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from dlexp.errors import ConfigError
+from dlexp.errors import ConfigError, one_line, user_errors
+from dlexp.overrides import configures_hydra
+from dlexp.run.record import metric_direction
+from dlexp.search.best_preset import write_best_preset
 from dlexp.search.grid_sweeper import try_compose
 from dlexp.search.search_space import SearchSpace, override_text, parse_space, probe_values, suggest
+from dlexp.search.study_outputs import write_plots, write_trials_table
+from dlexp.search.study_parts import make_pruner, make_sampler, open_storage, storage_spec, trial_id
 from dlexp.search.trial_outcome import Outcome, read_outcome
 
 log = logging.getLogger(__name__)
 
 
 def study_direction(metric: str, direction: str | None) -> str:
-    """Losses are minimised, everything else maximised; a test metric is never optimised."""
-    if metric.startswith("test/"):
-        raise ConfigError(
-            f"optimized_metric {metric} is a test metric: a search selects on validation, "
-            f"never on test; use val/accuracy or val/loss"
-        )
-    derived = "minimize" if metric.endswith("loss") else "maximize"
+    """The metric's own direction (dlexp.run.record.metric_direction); a configured
+    hydra.sweeper.direction must agree with it."""
+    derived = metric_direction(metric, asker="search")
     if direction is not None and direction != derived:
         raise ConfigError(
             f"hydra.sweeper.direction={direction} contradicts optimized_metric {metric}, which "
@@ -65,10 +68,9 @@ class OptunaSweeper(Sweeper):
         )
         self.params = {str(k): v for k, v in (params or {}).items()}
         self.hydra_context = self.config = self.launcher = None
+        self._storage = None  # the study's Optuna storage, once opened
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
-        from hydra.core.plugins import Plugins
-
         self.hydra_context, self.config = hydra_context, config
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
@@ -101,20 +103,12 @@ class OptunaSweeper(Sweeper):
     def _compose_outside_search(self, overrides: list[str]) -> DictConfig:
         """As _compose, without the command line's hydra.sweeper overrides, which a config
         without hparams_search (whose sweeper is Hydra's basic one) would refuse."""
-        from hydra.types import RunMode
-
-        from dlexp.cli import USER_ERRORS, one_line
-
-        kept = [
-            o
-            for o in self.config.hydra.overrides.hydra
-            if not o.lstrip("+~").startswith(("hydra.sweeper", "hydra/sweeper"))
-        ]
+        kept = [o for o in self.config.hydra.overrides.hydra if not configures_hydra(o, "sweeper")]
         try:
             return self.hydra_context.config_loader.load_configuration(
                 self.config.hydra.job.config_name, [*kept, *overrides], RunMode.RUN
             )
-        except USER_ERRORS as err:
+        except user_errors() as err:
             raise ConfigError(one_line(err)) from None
 
     def _check_space(self, space: SearchSpace) -> None:
@@ -134,14 +128,13 @@ class OptunaSweeper(Sweeper):
                     raise ConfigError(f"search space: {reason}{hint}; nothing was run")
 
     def _open_study(self, direction: str, metric: str):
-        import optuna
-
-        from dlexp.search.study_parts import make_pruner, open_storage, storage_spec
+        import optuna  # not at import: Hydra imports this module on every run, search or not
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.storage_spec = storage_spec(self.storage)
+        self._storage = open_storage(self.storage_spec)
         study = optuna.create_study(
-            storage=open_storage(self.storage_spec),
+            storage=self._storage,
             study_name=self.study_name,
             direction=direction,
             pruner=make_pruner(self.pruner),
@@ -161,7 +154,7 @@ class OptunaSweeper(Sweeper):
 
     def _check_space_fits(self, study, space: SearchSpace) -> None:
         """A study keeps each parameter's kind (and a choice's list) for good: refuse a change."""
-        from optuna.distributions import check_distribution_compatibility
+        from optuna.distributions import check_distribution_compatibility  # (as _open_study)
 
         held = {}
         for trial in study.get_trials(deepcopy=False):
@@ -201,13 +194,12 @@ class OptunaSweeper(Sweeper):
 
     def _ask(self, study, pending: list):
         """A new trial (added to `pending` at once), to sample with a seed of its own number."""
-        import optuna
-
-        from dlexp.search.study_parts import make_sampler, trial_id
+        import optuna  # (as _open_study)
 
         number = study.ask().number
         study.sampler = make_sampler(self.sampler, number)
-        trial = optuna.trial.Trial(study, trial_id(study, number))  # samples with the new seed
+        # A Trial built anew samples with the new seed from its first step (before_trial).
+        trial = optuna.trial.Trial(study, trial_id(self._storage, self.study_name, number))
         pending.append(trial)
         trial.set_user_attr("pruner", self.pruner)
         return trial
@@ -246,7 +238,7 @@ class OptunaSweeper(Sweeper):
                     pending.remove(trial)
                 returns.append(results)
         finally:  # an interrupted batch: its trials must not stay RUNNING forever
-            from optuna.trial import TrialState
+            from optuna.trial import TrialState  # (as _open_study)
 
             for trial in pending:
                 trial.set_user_attr("reason", "the sweep stopped before the trial finished")
@@ -254,7 +246,7 @@ class OptunaSweeper(Sweeper):
         return returns
 
     def _tell(self, study, trial, outcome: Outcome, metric: str) -> None:
-        from optuna.trial import TrialState
+        from optuna.trial import TrialState  # (as _open_study)
 
         for key in ("job_dir", "status", "reason", "steps"):
             trial.set_user_attr(key, getattr(outcome, key))
@@ -271,8 +263,6 @@ class OptunaSweeper(Sweeper):
         )  # fmt: skip
 
     def _write_outputs(self, study, space: SearchSpace, metric: str, sweep_dir: Path) -> None:
-        from dlexp.search.study_outputs import write_plots, write_trials_table
-
         rows = write_trials_table(study, sweep_dir)
         if not rows:
             return
@@ -284,7 +274,6 @@ class OptunaSweeper(Sweeper):
             return
         write_plots(study, sweep_dir)
         best = study.best_trial
-        from dlexp.search.best_preset import write_best_preset
 
         overrides = best.user_attrs.get("overrides") or space.fixed + [
             override_text(k, v) for k, v in best.params.items()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, Transformer
 
-from dlexp.errors import ConfigError
+from dlexp.errors import ConfigError, one_line
 
 
 @dataclass
@@ -27,6 +27,7 @@ class SearchSpace:
 
 
 def _distribution(override: Override):
+    # Optuna, here and below: only once a search starts (Hydra imports the sweepers every run)
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     key = override.get_key_element()
@@ -60,8 +61,6 @@ def parse_space(params: dict[str, str], arguments: list[str]) -> SearchSpace:
     try:
         parsed = OverridesParser.create().parse_overrides(lines)
     except Exception as err:  # Hydra's parse errors span lines
-        from dlexp.cli import one_line
-
         raise ConfigError(f"search space: {one_line(err)}") from None
     by_key: dict[str, Override] = {}
     for override in parsed:
@@ -87,7 +86,7 @@ def override_text(key: str, value) -> str:
 
 def probe_values(distribution) -> list:
     """Values worth composing before a search starts: every choice, or both ends."""
-    from optuna.distributions import CategoricalDistribution
+    from optuna.distributions import CategoricalDistribution  # (as _distribution)
 
     if isinstance(distribution, CategoricalDistribution):
         return list(distribution.choices)
@@ -96,7 +95,7 @@ def probe_values(distribution) -> list:
 
 def suggest(trial, key: str, distribution):
     """Ask the trial for `key` through Optuna's public suggest API."""
-    from optuna.distributions import CategoricalDistribution, IntDistribution
+    from optuna.distributions import CategoricalDistribution, IntDistribution  # (as above)
 
     d = distribution
     if isinstance(d, CategoricalDistribution):

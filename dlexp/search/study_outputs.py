@@ -10,7 +10,7 @@ import logging
 import warnings
 from pathlib import Path
 
-from dlexp.sweep_summary import write_table
+from dlexp.search.summary import write_table
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def write_trials_table(study, sweep_dir: Path) -> list[dict]:
 
 def write_plots(study, sweep_dir: Path) -> list[Path]:
     """optimization_history.png, and param_importances.png when two trials are complete."""
+    # matplotlib and Optuna: only when a search writes its outputs
     import matplotlib
 
     matplotlib.use("Agg")

@@ -21,12 +21,12 @@ def storage_spec(storage: str) -> str:
 
 
 def open_storage(spec: str):
-    """What optuna.create_study/load_study take: a URL, or a JournalStorage on a file."""
-    if "://" in spec:
-        return spec
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+    """The Optuna storage of a spec: an RDBStorage on a URL, or a JournalStorage on a file."""
+    from optuna.storages import JournalStorage, RDBStorage  # Optuna: only once a search starts
+    from optuna.storages.journal import JournalFileBackend  # (as above)
 
+    if "://" in spec:
+        return RDBStorage(spec)  # what create_study would build from the URL itself
     Path(spec).parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(spec))
 
@@ -43,7 +43,7 @@ def make_sampler(sampler: dict, number: int):
 
     sampler: {name, seed, n_startup_trials, constant_liar}, as in conf/hydra/sweeper.
     """
-    import optuna
+    import optuna  # Optuna: only once a search starts
 
     name, seed = sampler["name"], trial_seed(int(sampler["seed"]), number)
     if name == "tpe":
@@ -62,7 +62,7 @@ def make_sampler(sampler: dict, number: int):
 def make_pruner(pruner: dict):
     """pruner: {name, n_startup_trials, n_warmup_steps, min_resource, reduction_factor}; steps
     are optimizer steps, the unit in which each evaluation is reported."""
-    import optuna
+    import optuna  # Optuna: only once a search starts
 
     name = pruner["name"]
     min_resource = pruner.get("min_resource")
@@ -87,6 +87,8 @@ def make_pruner(pruner: dict):
     )
 
 
-def trial_id(study, number: int) -> int:
-    """The storage's id of trial `number` (Optuna's Trial wants the id, a job knows the number)."""
-    return study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+def trial_id(storage, study_name: str, number: int) -> int:
+    """The storage's id of trial `number` (Optuna's Trial wants the id, a job knows the number),
+    through the storage's public API (optuna.storages.BaseStorage)."""
+    study_id = storage.get_study_id_from_name(study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, number)

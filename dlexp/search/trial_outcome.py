@@ -8,8 +8,7 @@ from pathlib import Path
 
 from hydra.core.utils import JobReturn
 
-from dlexp.run_status import SUCCESSFUL
-from dlexp.sweep_summary import read_job_record
+from dlexp.run.record import SUCCESSFUL, read_job_record
 
 
 @dataclass
@@ -18,7 +17,7 @@ class Outcome:
 
     state: str  # complete | pruned | fail
     value: float | None
-    status: str  # the run's own status (dlexp.run_status), or "missing"
+    status: str  # the run's own status (dlexp.run.record), or "missing"
     reason: str
     steps: int | None
     job_dir: str

@@ -11,7 +11,7 @@ import math
 from omegaconf import DictConfig
 
 from dlexp.errors import ConfigError
-from dlexp.run_status import RunStopped
+from dlexp.run.record import RunStopped
 from dlexp.search.study_parts import make_pruner, open_storage, trial_id
 
 
@@ -28,19 +28,20 @@ class TrialReport:
         return cls(search.storage, search.study_name, int(search.trial), optimized_metric)
 
     def __init__(self, storage: str, study_name: str, number: int, metric: str):
-        import optuna
-        from optuna.trial import TrialState
+        import optuna  # Optuna: only in a search's trials, never in a plain run
+        from optuna.trial import TrialState  # (as above)
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         try:
-            study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
-            self._id = trial_id(study, number)
+            store = open_storage(storage)
+            study = optuna.load_study(study_name=study_name, storage=store)
+            self._id = trial_id(store, study_name, number)
         except (KeyError, ValueError) as err:
             raise ConfigError(
                 f"search.trial={number}: no such trial in study {study_name!r} at {storage} "
                 f"({err}); drop the search.* overrides to run alone"
             ) from None
-        frozen = study._storage.get_trial(self._id)
+        frozen = store.get_trial(self._id)
         if frozen.state != TrialState.RUNNING:
             raise ConfigError(
                 f"search.trial={number}: trial {number} of study {study_name!r} is "

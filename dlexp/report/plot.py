@@ -14,7 +14,8 @@ import textwrap
 from pathlib import Path
 
 from dlexp.errors import DlexpError
-from dlexp.run_folder import read_overrides
+from dlexp.overrides import override_key
+from dlexp.run.folder import read_overrides
 
 SPLIT_STYLES = {"train": ":", "val": "--", "test": "-"}
 METRICS = ("accuracy", "loss")
@@ -43,8 +44,7 @@ def override_items(run: Path) -> dict[str, str]:
     """The run's overrides (plumbing left out) as key -> value: `optim.lr` -> `0.001`."""
     items = {}
     for override in read_overrides(run):
-        key, _, value = override.partition("=")
-        items[key.lstrip("+~")] = value
+        items[override_key(override)] = override.partition("=")[2]
     return items
 
 
@@ -84,6 +84,7 @@ def shared_overrides(runs: list[Path]) -> str:
 
 def read_curves(run: Path) -> Curves:
     """tag -> (steps, values) for every scalar in the run's event files."""
+    # tensorboard's event reader takes a second to import: only when curves are read
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
@@ -96,7 +97,7 @@ def read_curves(run: Path) -> Curves:
 
 def pyplot():
     """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
-    import matplotlib
+    import matplotlib  # matplotlib, here and below: only when a figure is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -113,7 +114,7 @@ def curves_figure(
     curves: dict[Path, Curves], labels: dict[Path, str], metric: str, splits, title: str
 ):
     """One metric's figure: a colour per run, a line style per split, two legends outside."""
-    from matplotlib.lines import Line2D
+    from matplotlib.lines import Line2D  # (as pyplot)
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -152,7 +153,7 @@ def plot_runs(
     runs: list[Path], out_dir: Path, splits=tuple(SPLIT_STYLES), prefix: str = ""
 ) -> dict[Path, int]:
     """`<prefix><metric>.png` per metric with the runs' curves; returns PNG -> series count."""
-    from matplotlib.legend import Legend
+    from matplotlib.legend import Legend  # (as pyplot)
 
     plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)

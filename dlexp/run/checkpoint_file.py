@@ -106,7 +106,7 @@ def _numpy_payload(arrays: dict) -> memoryview:
 
 
 def _torch_payload(arrays: dict) -> memoryview:
-    import torch
+    import torch  # torch: never loaded by NumPy runs
 
     tensors = {
         k: torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a.detach()
@@ -224,7 +224,7 @@ def load_checkpoint(path: str | Path, backend: str | None = None) -> tuple[dict,
             with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
         else:
-            import torch
+            import torch  # (as _torch_payload)
 
             arrays = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
             numpy_arrays = set(meta.get("numpy_arrays", ()))

@@ -11,10 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
-
-from dlexp.resume import register_resolvers
-from dlexp.run_folder import job_folder_name
+from omegaconf import MISSING
 
 
 @dataclass
@@ -104,8 +101,9 @@ class CheckpointConfig:
 
 @dataclass
 class TrainConfig:
-    # The model's own arguments are checked against its factory's signature (dlexp.arguments),
-    # so a model from a user's package may take keys that this schema does not list.
+    # The model's own arguments are checked against its factory's signature
+    # (dlexp.config.arguments), so a model from a user's package may take keys that this
+    # schema does not list.
     model: dict[str, Any] = field(default_factory=dict)
     optim: Any = MISSING  # one of the optimizer schemas above, chosen by the group option
     sched: Any = MISSING
@@ -152,9 +150,3 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     for name, node in SCHEMAS:
         store.store(name=name, node=node)
-
-
-register_schemas()
-register_resolvers()  # hydra.run.dir and output_subdir of a resume (train.yaml)
-if not OmegaConf.has_resolver("dlexp_job_folder"):  # hydra.sweep.subdir (train.yaml)
-    OmegaConf.register_new_resolver("dlexp_job_folder", job_folder_name)

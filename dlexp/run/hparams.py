@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from dlexp.run_folder import is_plumbing
+from dlexp.overrides import is_plumbing, override_key
 
 ALWAYS_SHOWN = ("model.name", "optim.name", "optim.lr", "batch_size", "max_steps", "seed")
 SPLIT_ORDER = ("val", "train", "test")  # the selection split first; test last
-
-
-def _override_key(override: str) -> str:
-    return override.lstrip("+~").split("=", 1)[0]
 
 
 def swept_keys(hydra_cfg) -> list[str]:
@@ -28,13 +27,11 @@ def swept_keys(hydra_cfg) -> list[str]:
     keys.extend(str(k) for k in params)
     multirun = Path(str(hydra_cfg.sweep.dir)) / "multirun.yaml"
     if multirun.is_file():
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
         task = OmegaConf.load(multirun).hydra.overrides.task
         for override in OverridesParser.create().parse_overrides(list(task)):
             if override.is_sweep_override():
                 keys.append(override.get_key_element())
-    return [k for k in dict.fromkeys(keys) if not is_plumbing(f"{k}=")]
+    return [k for k in dict.fromkeys(keys) if not is_plumbing(k)]
 
 
 def _shown_key(cfg: DictConfig, key: str) -> str:
@@ -55,9 +52,6 @@ def _value(cfg: DictConfig, key: str, choices: dict):
 def run_hparams(cfg: DictConfig) -> tuple[dict, list[str]]:
     """Ordered {key: value} (swept keys, then the command line's other keys, then ALWAYS_SHOWN),
     and the swept keys among them."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     keys: list[str] = []
     swept: list[str] = []
     choices: dict = {}
@@ -66,7 +60,7 @@ def run_hparams(cfg: DictConfig) -> tuple[dict, list[str]]:
         choices = dict(hydra_cfg.runtime.choices)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             swept = [_shown_key(cfg, k) for k in swept_keys(hydra_cfg)]
-        keys.extend(_override_key(o) for o in hydra_cfg.overrides.task if not is_plumbing(o))
+        keys.extend(override_key(o) for o in hydra_cfg.overrides.task if not is_plumbing(o))
     keys.extend(ALWAYS_SHOWN)
     hparams = {}
     for key in dict.fromkeys([*swept, *(_shown_key(cfg, k) for k in keys)]):

@@ -7,11 +7,8 @@ from pathlib import Path
 
 import yaml
 
-# Overrides that say nothing about what a run is: where it ran, how it showed, which trial.
-PLUMBING = (
-    "hydra.", "data.root", "data.url", "data.md5", "data.download", "data.cache", "output_dir",
-    "progress", "task_name", "search.", "resume", "hparams_search", "logger", "checkpoint.",
-)  # fmt: skip
+from dlexp.overrides import is_plumbing
+
 MAX_FOLDER_NAME = 160  # characters of a job folder's name; file systems allow 255 bytes
 
 
@@ -22,11 +19,6 @@ def read_overrides(run: Path, skip_plumbing: bool = True) -> list[str]:
     if skip_plumbing:
         overrides = [o for o in overrides if not is_plumbing(o)]
     return overrides
-
-
-def is_plumbing(override: str) -> bool:
-    """Whether a command-line override says nothing about what the run computes."""
-    return override.lstrip("+~").startswith(PLUMBING)
 
 
 def job_folder_name(number: int | str, overrides: str) -> str:

@@ -1,7 +1,7 @@
 """A run's checkpoints, `last` and `best` in <run>/checkpoints/: written by the loop, read back.
 
-The file format (atomic, checksummed, no pickle) is dlexp.checkpoint's; this module decides when
-to write, and what of the loop goes with the backend's state.
+The file format (atomic, checksummed, no pickle) is dlexp.run.checkpoint_file's; this module
+decides when to write, and what of the loop goes with the backend's state.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from dlexp.checkpoint import load_run_state, save_run_state, write_atomically
 from dlexp.loop import FitResult
+from dlexp.run.checkpoint_file import load_run_state, save_run_state, write_atomically
 
 LAST, BEST = "last.ckpt", "best.ckpt"
 

@@ -1,6 +1,6 @@
 """The rules that cross config groups, checked before anything is built; each failure is one line.
 
-Types and unknown keys are the schema's job (dlexp/config_schema.py), and ranges are each
+Types and unknown keys are the schema's job (dlexp/config/schema.py), and ranges are each
 constructor's (dlexp/build.py reports them). Only what no single constructor can see is here.
 """
 
@@ -10,7 +10,8 @@ from omegaconf import DictConfig
 
 from dlexp.errors import ConfigError
 from dlexp.models.registry import ModelEntry
-from dlexp.run_loggers import check_logger_config
+from dlexp.run.loggers import check_logger_config
+from dlexp.run.record import metric_direction
 
 LOOP_METRICS = ("val/accuracy", "val/loss", "train/accuracy", "train/loss")  # what fit() selects on
 
@@ -22,11 +23,7 @@ def _require(condition: bool, message: str) -> None:
 
 def _check_metric(cfg: DictConfig) -> None:
     metric = cfg.optimized_metric
-    _require(
-        not metric.startswith("test/"),
-        f"optimized_metric {metric} is a test metric: test data is reported, never optimised; "
-        f"use val/accuracy",
-    )
+    metric_direction(metric)  # refuses a test metric
     _require(
         metric in LOOP_METRICS,
         f"optimized_metric must be one of {', '.join(LOOP_METRICS)}, got {metric}",

@@ -9,7 +9,6 @@ checks that the constructor itself makes come back as one line naming the group.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -17,13 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dlexp.errors import ConfigError, DlexpError
-
-
-def closest(name: str, known) -> str:
-    """`; did you mean X?` for the nearest known name, or nothing."""
-    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    return f"; did you mean {match[0]}?" if match else ""
+from dlexp.errors import ConfigError, DlexpError, closest
 
 
 def _accepted(factory: Callable) -> tuple[set[str], bool]:

@@ -17,8 +17,8 @@ from typing import ClassVar
 from omegaconf import DictConfig
 
 from dlexp.errors import ConfigError
-from dlexp.run_hparams import ordered_metrics, run_hparams
-from dlexp.tensorboard_log import TensorBoardLogger
+from dlexp.run.hparams import ordered_metrics, run_hparams
+from dlexp.run.tensorboard import TensorBoardLogger
 
 LOGGERS = ("tensorboard", "csv", "mlflow")
 
@@ -56,7 +56,7 @@ class MLflowLogger:
     }
 
     def __init__(self, tracking_uri: str, experiment: str, out: Path, hparams: dict):
-        from mlflow.tracking import MlflowClient  # check_logger_config saw it installed
+        from mlflow.tracking import MlflowClient  # an extra: only with logger=mlflow
 
         self._client = MlflowClient(tracking_uri=tracking_uri)
         record = out / "mlflow.json"  # which MLflow run this folder logs to
@@ -69,13 +69,13 @@ class MLflowLogger:
         run = self._client.create_run(experiment_id, run_name=out.name, tags={"run_dir": str(out)})
         self._run_id = run.info.run_id
         record.write_text(json.dumps({"tracking_uri": tracking_uri, "run_id": self._run_id}))
-        from mlflow.entities import Param
+        from mlflow.entities import Param  # (as above)
 
         params = [Param(k, str(v)) for k, v in hparams.items()]
         self._client.log_batch(self._run_id, params=params)
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric  # (as __init__)
 
         now = int(time.time() * 1000)
         metrics = [Metric(tag, float(v), now, step) for tag, v in values.items()]
@@ -122,7 +122,7 @@ class RunLoggers:
 
     def step_done(self, step: int) -> None:
         if self._histogram_freq and step % self._histogram_freq == 0:
-            from dlexp.final_figures import write_histograms
+            from dlexp.run.final_figures import write_histograms  # matplotlib: not at start-up
 
             write_histograms(self.tensorboard, step, self._backend.parameter_arrays())
 
@@ -134,7 +134,7 @@ class RunLoggers:
         self.tensorboard.hparams(self.hparams, metrics, trial_id=str(self.out), differs=self._swept)
         predictions = self._backend.last_predictions
         if self._final_figures and predictions:
-            from dlexp.final_figures import write_final_figures  # matplotlib: not at start-up
+            from dlexp.run.final_figures import write_final_figures  # matplotlib: not at start-up
 
             write_final_figures(self.tensorboard, steps, data, predictions)
 

@@ -1,6 +1,6 @@
 """TensorBoard extras: the final evaluation's figures and per-class accuracy, and histograms.
 
-How to call them (`logger` is a `dlexp.tensorboard_log.TensorBoardLogger`):
+How to call them (`logger` is a `dlexp.run.tensorboard.TensorBoardLogger`):
 
     write_final_figures(logger, result.steps, data, backend.last_predictions)
         # after fit(): image `test/confusion_matrix`, scalars `class_accuracy/test/<class>`,
@@ -20,7 +20,7 @@ import numpy as np
 
 from dlexp.data.cifar10 import CLASSES
 from dlexp.data.prepare import CIFAR10Data
-from dlexp.tensorboard_log import TensorBoardLogger, png_header
+from dlexp.run.tensorboard import TensorBoardLogger, png_header
 
 DPI = 100  # figure pixels per inch: small PNGs, fast to draw
 MAX_MISCLASSIFIED = 24  # images in the grid
@@ -67,7 +67,7 @@ def display_images(images: np.ndarray, data: CIFAR10Data) -> np.ndarray:
 def _figure(width: float, height: float):
     """A bare matplotlib Figure (inches), imported on first use. No pyplot: no global state to
     clean up, and the backend of a notebook that calls train() stays as it is."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib: only for the final figures
 
     return Figure(figsize=(width, height), dpi=DPI)
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hydra import compose
 from omegaconf import DictConfig, OmegaConf
 
-from dlexp.checkpoint import load_checkpoint
 from dlexp.errors import ConfigError
-from dlexp.run_checkpoints import LAST, checkpoint_folder
-from dlexp.run_folder import read_overrides
+from dlexp.overrides import configures_hydra, override_key
+from dlexp.run.checkpoint_file import load_checkpoint
+from dlexp.run.checkpoints import LAST, checkpoint_folder
+from dlexp.run.folder import read_overrides
 
 RESUMABLE_KEYS = ("max_steps", "device", "progress", "log_freq")  # nothing the math depends on
 FIXED_LENGTH_SCHEDULES = ("cosine", "onecycle")  # shaped by max_steps: cannot be extended
@@ -48,12 +50,6 @@ def hydra_subdir(resume: str | None) -> str:
     return _subdirs[run]
 
 
-def register_resolvers() -> None:
-    for name, resolver in (("dlexp_run_dir", hydra_run_dir), ("dlexp_hydra_subdir", hydra_subdir)):
-        if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, resolver)
-
-
 def checkpoint_to_resume(target: str | Path) -> Path:
     """The checkpoint file that `resume=` names, or a one-line refusal."""
     path = Path(target).expanduser()
@@ -77,21 +73,15 @@ def _first_difference(a, b, key: str) -> str | None:
     return None if a == b else key
 
 
-def _is_plumbing(override: str) -> bool:
-    key = override.lstrip("+~").split("=", 1)[0]
-    return key == "resume" or key.startswith("hydra")
+def _outside_the_run(override: str) -> bool:
+    """`resume=` itself and Hydra's own settings: not part of the resumed run's config."""
+    return override_key(override) == "resume" or configures_hydra(override)
 
 
 def _recomposed(run_dir: Path, new_overrides: list[str]) -> DictConfig:
     """The run's own command line with the new overrides after it, composed as Hydra would."""
-    from hydra import compose
-
-    original = [o for o in read_overrides(run_dir, skip_plumbing=False) if not _is_plumbing(o)]
+    original = [o for o in read_overrides(run_dir, skip_plumbing=False) if not _outside_the_run(o)]
     return compose(config_name="train", overrides=[*original, *new_overrides])
-
-
-def _key(override: str) -> str:
-    return override.lstrip("+~").split("=", 1)[0]
 
 
 def resumed_config(resume: str, command_line: list[str] | None) -> DictConfig:
@@ -106,7 +96,7 @@ def resumed_config(resume: str, command_line: list[str] | None) -> DictConfig:
     loop = load_checkpoint(checkpoint)[1].get("loop", {})  # a bad file is refused here, first
     saved = OmegaConf.load(saved_file)
     was = saved.max_steps = loop.get("max_steps", saved.max_steps)  # an earlier extension stays
-    new = [o for o in command_line or [] if not _is_plumbing(o)]
+    new = [o for o in command_line or [] if not _outside_the_run(o)]
     if new:
         changed = _recomposed(run_dir, new)
         ignored = ("output_dir", "resume", *RESUMABLE_KEYS)
@@ -122,7 +112,7 @@ def resumed_config(resume: str, command_line: list[str] | None) -> DictConfig:
                 f"resumed has {OmegaConf.select(saved, key)!r}; a resume may change only "
                 f"{', '.join(RESUMABLE_KEYS)}"
             )
-        for key in {_key(o) for o in new} & set(RESUMABLE_KEYS):
+        for key in {override_key(o) for o in new} & set(RESUMABLE_KEYS):
             saved[key] = changed[key]
     _check_length(saved, was, loop.get("step", 0))
     saved.output_dir = str(run_dir)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from dlexp.run_folder import job_number, read_overrides
+from dlexp.run.folder import job_number, read_overrides
+from dlexp.run.record import read_job_record
 
 # train/accuracy is what a sweep without a validation split selects on (the seed_* presets).
 SHOWN_METRICS = (
@@ -20,20 +20,6 @@ SHOWN_METRICS = (
     "train/accuracy",
     "train/loss",
 )
-
-
-# A job that died without a word (killed, out of memory) has a .hydra/ folder and no metrics.
-NO_METRICS = {"status": "failed", "reason": "no metrics.json: the job's process died", "final": {}}
-
-
-def read_job_record(job_dir: Path) -> dict:
-    """A job's metrics.json, or a failed record when the job left none (or a broken one)."""
-    try:
-        return json.loads((job_dir / "metrics.json").read_text())
-    except FileNotFoundError:
-        return NO_METRICS
-    except (OSError, ValueError) as err:
-        return {**NO_METRICS, "reason": f"unreadable metrics.json: {err}"}
 
 
 def collect_jobs(sweep_dir: Path) -> list[dict]:

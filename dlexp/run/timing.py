@@ -10,7 +10,7 @@ _previous_run_end: float | None = None
 
 
 def process_start_time() -> float:
-    """Unix time this process started (Linux /proc), else when dlexp.timing was imported."""
+    """Unix time this process started (Linux /proc), else when dlexp.run.timing was imported."""
     try:
         with open("/proc/self/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()

@@ -1,0 +1,27 @@
+"""The config's declaration and checks: the schema Hydra composes against (schema), a constructor
+called with its group's keys (arguments), and the rules that cross groups (checks)."""
+
+from __future__ import annotations
+
+from omegaconf import OmegaConf
+
+from dlexp.config.schema import register_schemas
+from dlexp.overrides import plumbing_keys
+from dlexp.run.folder import job_folder_name
+from dlexp.run.resume import hydra_run_dir, hydra_subdir
+
+RESOLVERS = {  # the resolvers conf/train.yaml calls
+    "dlexp_run_dir": hydra_run_dir,  # hydra.run.dir: a resume runs in the resumed run's folder
+    "dlexp_hydra_subdir": hydra_subdir,  # hydra.output_subdir: .hydra/resume-<n> for a resume
+    "dlexp_job_folder": job_folder_name,  # hydra.sweep.subdir: <num>_<overrides>
+    "dlexp_plumbing": plumbing_keys,  # override_dirname's exclude_keys
+}
+
+
+def register_config() -> None:
+    """Put the schemas in Hydra's ConfigStore and register train.yaml's resolvers (idempotent).
+    The commands call it before Hydra composes; so does loading dlexp.conf."""
+    register_schemas()
+    for name, resolver in RESOLVERS.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)
