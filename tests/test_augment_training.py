@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from dlexp.build import augment_generator, build_parts, make_backend
 from dlexp.data import BatchSampler, load_cifar10
 from dlexp.data.augment import augment_batch, draw_augment
+from dlexp.numpy_nn import softmax_cross_entropy
 from dlexp.train import train
 
 
@@ -21,20 +23,46 @@ def backend_for(tiny_cfg, *overrides):
     return make_backend(parts, data, cfg, augment_generator(cfg.seed)), data
 
 
-@pytest.mark.parametrize("model", ["numpy_mlp", "torch_mlp"])
-def test_train_batches_are_augmented_and_eval_splits_never(tiny_cfg, model):
-    backend, data = backend_for(tiny_cfg, f"model={model}")
-    seen = []
-    forward = backend.model.forward_logits if model == "numpy_mlp" else backend.model.forward
+def expected_batch(data, seed: int = 1):
+    """The first training batch of sampler seed 1, augmented as seed `seed`'s stream draws it."""
+    batch = BatchSampler(len(data.train), 20, np.random.default_rng(1)).next_batch()
+    params = draw_augment(augment_generator(seed), 20, "flip_crop")
+    return batch, augment_batch(data.train.images[batch.indices], params)
 
-    def spy(x):
-        seen.append(x.detach().numpy().copy() if hasattr(x, "detach") else x.copy())
+
+def numpy_loss(model, images, labels) -> float:
+    """The seed's modules, one by one: the loss the fused step must reproduce."""
+    return float(
+        softmax_cross_entropy(model.forward_logits(images.reshape(len(images), -1)), labels)[0]
+    )
+
+
+def test_numpy_train_batches_are_augmented_and_eval_splits_never(tiny_cfg):
+    backend, data = backend_for(tiny_cfg, "model=numpy_mlp")
+    before = copy.deepcopy(backend.model)
+    batch, augmented = expected_batch(data)
+    labels = data.train.labels[batch.indices]
+    assert not np.array_equal(augmented, data.train.images[batch.indices])
+    backend.train_step(batch)
+    loss, _ = backend.pop_train_stats()
+    assert loss == pytest.approx(numpy_loss(before, augmented, labels), rel=1e-6)
+    plain = numpy_loss(before, data.train.images[batch.indices], labels)
+    assert loss != pytest.approx(plain, rel=1e-6)
+
+    evaluated = backend.evaluate("val")["loss"]  # the split exactly as prepared
+    assert evaluated == pytest.approx(numpy_loss(backend.model, data.val.images, data.val.labels))
+
+
+def test_torch_train_batches_are_augmented_and_eval_splits_never(tiny_cfg):
+    backend, data = backend_for(tiny_cfg, "model=torch_mlp")
+    seen = []
+    forward = backend.model.forward
+
+    def spy(x):  # an instance attribute over nn.Module.forward: no hook in dlexp needed
+        seen.append(x.detach().numpy().copy())
         return forward(x)
 
-    if model == "numpy_mlp":
-        backend.model.forward_logits = spy
-    else:
-        backend.model.forward = spy
+    backend.model.forward = spy
     sampler = BatchSampler(len(data.train), 20, np.random.default_rng(1))
     batch = sampler.next_batch()
     backend.train_step(batch)
