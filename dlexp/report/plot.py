@@ -100,7 +100,7 @@ def pyplot():
     import matplotlib  # matplotlib, here and below: only when a figure is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # (as above: after use("Agg"))
 
     return plt
 

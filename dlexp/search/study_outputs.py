@@ -49,9 +49,9 @@ def write_plots(study, sweep_dir: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import optuna
-    from optuna.visualization import matplotlib as optuna_plots
+    import matplotlib.pyplot as plt  # (as above: after use("Agg"))
+    import optuna  # (as above)
+    from optuna.visualization import matplotlib as optuna_plots  # (as above)
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     plots = {"optimization_history.png": optuna_plots.plot_optimization_history}

@@ -7,6 +7,8 @@ import re
 import sys
 from dataclasses import dataclass
 
+from dlexp.overrides import override_key
+
 DATA_DIR_DEFAULT = "./cifar10/cifar-10-batches-py"  # the course scripts' default
 
 
@@ -85,7 +87,7 @@ def flag_overrides(script: CourseScript, flags: argparse.Namespace) -> list[str]
 def _override_key(arg: str) -> str | None:
     if arg.startswith("-") or "=" not in arg:
         return None  # a Hydra flag such as -m, or a value of one
-    return arg.split("=", 1)[0].lstrip("+~")
+    return override_key(arg)
 
 
 def merge(from_flags: list[str], extra: list[str]) -> list[str]:
