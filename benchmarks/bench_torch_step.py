@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from bench_timing import time_ms
 
+from dlexp.backends import BackendOptions
 from dlexp.backends.torch_backend import TIMED_STEPS, Backend
 from dlexp.data.prepare import CIFAR10Data, Split
 from dlexp.data.sampler import BatchSampler
@@ -72,9 +73,8 @@ def random_data(n_train: int, seed: int = 0) -> CIFAR10Data:
 def build(work: Workload, options: dict, data: CIFAR10Data) -> tuple[Backend, BatchSampler]:
     torch.manual_seed(0)
     model = work.make_model()
-    backend = Backend(model, work.make_optimizer(model.parameters()), None, data,
-                      device=torch.device("cpu"), batch_size=work.batch,
-                      eval_batch_size=work.batch, **options)  # fmt: skip
+    settings = BackendOptions(work.batch, work.batch, device=torch.device("cpu"), **options)
+    backend = Backend(model, work.make_optimizer(model.parameters()), None, data, settings)
     return backend, BatchSampler(len(data.train), work.batch, np.random.default_rng(0))
 
 

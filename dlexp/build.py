@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from dlexp.backends import BackendOptions
 from dlexp.config.arguments import checked_call
 from dlexp.config.checks import check_config
 from dlexp.data import load_cifar10
@@ -132,18 +133,17 @@ def make_backend(
     augment_rng: np.random.Generator | None = None,  # needed when data.augment is not none
 ):
     """The loop's backend: the model, optimizer and schedule with the data in place."""
-    speed = {"compile": cfg.compile, "channels_last": cfg.channels_last}
-    return parts.backend_module.Backend(
-        parts.model,
-        parts.optimizer,
-        parts.scheduler,
-        data,
-        device=parts.device,
+    options = BackendOptions(
         batch_size=cfg.batch_size,
         eval_batch_size=cfg.eval_batch_size,
-        precision=cfg.precision,
         augment=cfg.data.augment,
         augment_rng=augment_rng,
+        device=parts.device,
+        precision=cfg.precision,
         label_smoothing=cfg.label_smoothing,
-        **(speed if parts.entry.backend == "torch" else {}),  # torch only: the NumPy one has none
+        compile=cfg.compile,
+        channels_last=cfg.channels_last,
+    )
+    return parts.backend_module.Backend(
+        parts.model, parts.optimizer, parts.scheduler, data, options
     )

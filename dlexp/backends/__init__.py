@@ -2,5 +2,29 @@
 
 Each module has `OPTIMIZERS` ({optim.name: class}), `make_scheduler(optimizer, name,
 total_steps, **sched keys)`, `prepare_device(device, precision, seed, deterministic)` and
-`Backend`, the object `dlexp.loop.fit` drives. `dlexp.build` uses them in that order.
+`Backend(model, optimizer, scheduler, data, options)`, the object `dlexp.loop.fit` drives, with
+the BackendOptions below. `dlexp.build` uses them in that order.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How a backend trains and evaluates, from the run's config; the NumPy backend reads only
+    what it supports (dlexp.config.checks refuses the rest for NumPy models)."""
+
+    batch_size: int  # images per training step
+    eval_batch_size: int  # images per forward pass during evaluation
+    augment: str = "none"  # none | flip | flip_crop: training batches only
+    augment_rng: np.random.Generator | None = None  # needed when augment is not none
+    device: Any = "cpu"  # a torch.device for torch models
+    precision: str = "fp32"  # torch: fp32 | bf16 (autocast)
+    label_smoothing: float = 0.0  # torch: the training loss's smoothing
+    compile: bool = False  # torch: torch.compile the train step
+    channels_last: bool = False  # torch: NHWC memory for the ConvNet

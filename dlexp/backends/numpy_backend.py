@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlexp.backends import BackendOptions
 from dlexp.backends.training_state import load_training_state, training_state
 from dlexp.data.augment import BatchAugmenter, draw_augment
 from dlexp.data.prepare import CIFAR10Data
@@ -39,21 +40,8 @@ class Backend:
 
     kind = "numpy"  # names the checkpoint format (dlexp.run.checkpoint_file)
 
-    def __init__(
-        self,
-        model,
-        optimizer,
-        scheduler,
-        data: CIFAR10Data,
-        *,
-        device: str = "cpu",
-        batch_size: int,
-        eval_batch_size: int,
-        precision: str = "fp32",
-        augment: str = "none",
-        augment_rng: np.random.Generator | None = None,
-        label_smoothing: float = 0.0,  # torch models only: config_checks refuses it here
-    ):
+    def __init__(self, model, optimizer, scheduler, data: CIFAR10Data, options: BackendOptions):
+        batch_size, eval_batch_size = options.batch_size, options.eval_batch_size
         dtype = model.linears[0].params["weight"].dtype
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.eval_batch_size = eval_batch_size
@@ -64,7 +52,7 @@ class Backend:
         self.eval_splits = tuple(s for s in ("val", "test") if len(self.splits[s][1]))
         n_features = self.splits["train"][0].shape[1]
         self._batch = np.empty((batch_size, n_features), dtype=dtype)  # reused: no page faults
-        self.augment, self.augment_rng = augment, augment_rng
+        self.augment, self.augment_rng = options.augment, options.augment_rng
         self._image_shape = data.train.images.shape[1:]  # (C, H, W)
         self._augmenter = BatchAugmenter()
         self._augmented = np.empty((batch_size, *self._image_shape), dtype=dtype)
@@ -146,14 +134,9 @@ class Backend:
 
     def state_dict(self) -> dict:
         """Model, optimizer, schedule and the train stats not yet popped (arrays not copied)."""
-        return {
-            **training_state(self.model, self.optimizer, self.scheduler),
-            "train_stats": {
-                "loss_sum": self._loss_sum,
-                "correct": self._correct,
-                "seen": self._seen,
-            },
-        }
+        return training_state(
+            self.model, self.optimizer, self.scheduler, self._loss_sum, self._correct, self._seen
+        )
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a state_dict(); the schedule last, as it sets the optimizer's lr."""

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
+from dlexp.backends import BackendOptions
 from dlexp.backends.torch_schedules import make_torch_scheduler as make_scheduler
 from dlexp.backends.training_state import load_training_state, training_state
 from dlexp.data.augment import draw_augment
@@ -101,39 +102,25 @@ class Backend:
 
     kind = "torch"  # names the checkpoint format (dlexp.run.checkpoint_file)
 
-    def __init__(
-        self,
-        model,
-        optimizer,
-        scheduler,
-        data: CIFAR10Data,
-        *,
-        device: torch.device,
-        batch_size: int,
-        eval_batch_size: int,
-        precision: str = "fp32",
-        augment: str = "none",
-        augment_rng: np.random.Generator | None = None,
-        label_smoothing: float = 0.0,
-        compile: bool = False,
-        channels_last: bool = False,
-    ):
+    def __init__(self, model, optimizer, scheduler, data: CIFAR10Data, options: BackendOptions):
+        device, channels_last, compile = options.device, options.channels_last, options.compile
         # channels_last: conv weights and images NHWC in memory (MLP weights are 2-D: untouched)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(device).train()
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.optimizer, self.device = optimizer, device
-        self.augment, self.augment_rng = augment, augment_rng
-        self.label_smoothing = label_smoothing  # training loss only; evaluation reports plain CE
+        self.augment, self.augment_rng = options.augment, options.augment_rng
+        # label smoothing is for the training loss only; evaluation reports plain cross-entropy
+        self.label_smoothing = options.label_smoothing
         self.scheduler = scheduler
-        self.eval_batch_size = eval_batch_size
+        self.eval_batch_size = options.eval_batch_size
         self.splits = {
             name: (self._to_device(split.images), torch.from_numpy(split.labels).to(device))
             for name, split in (("train", data.train), ("val", data.val), ("test", data.test))
         }
         self.eval_splits = tuple(s for s in ("val", "test") if len(self.splits[s][1]))
-        self.precision = resolve_precision(precision, device)
+        self.precision = resolve_precision(options.precision, device)
         self._forward_loss = self._compiled(self._eager_forward_loss) if compile else None
         self.compile_s = 0.0
         self._step_times: list[float] | None = [] if compile else None  # until TIMED_STEPS
@@ -259,13 +246,9 @@ class Backend:
 
     def state_dict(self) -> dict:
         """Parameters and buffers, optimizer, schedule, unpopped train stats and torch's RNGs."""
+        stats = (self._loss_sum, self._correct, self._seen)
         return {
-            **training_state(self.model, self.optimizer, self.scheduler),
-            "train_stats": {
-                "loss_sum": self._loss_sum,
-                "correct": self._correct,
-                "seen": self._seen,
-            },
+            **training_state(self.model, self.optimizer, self.scheduler, *stats),
             "rng": self._rng_state(),  # dropout draws from the device's generator
         }
 
