@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -13,22 +13,25 @@ from dlexp.nn.norm import NormFactory, norm_factory
 INITS = ("default", "course")
 
 
+@register_model("torch_mlp", backend="torch")
 class MLP(nn.Module):
     """Outputs logits (B, n_classes) for inputs (B, n_inputs) or (B, C, H, W), which are flattened.
 
+    Registered as `torch_mlp`, with the seed's argument names and defaults (§2).
+
     Args:
-        norm: a norm name ("none", "torch_bn", "autograd_bn", "custom_bn") or a
-            (num_features, dim) -> layer factory.
+        norm: a norm name ("none", "torch_bn", "autograd_bn", "custom_bn"), the `norm` group's
+            config (a mapping with its name), or a (num_features, dim) -> layer factory.
         init: "default" (PyTorch's) or "course" (weights N(0, 1e-4), zero biases).
     """
 
     def __init__(
         self,
-        n_inputs: int,
-        n_hidden: Sequence[int],
-        n_classes: int,
-        neg_slope: float,
-        norm: str | NormFactory | None = None,
+        n_inputs: int = 3072,
+        n_hidden: list[int] = (100,),  # a list in configs; any sequence of ints from Python
+        n_classes: int = 10,
+        neg_slope: float = 0.02,
+        norm: str | Mapping | NormFactory | None = None,
         dropout: float = 0.0,
         init: str = "default",
     ):
@@ -66,19 +69,3 @@ class MLP(nn.Module):
         if x.shape[1] != self.n_inputs:
             raise ValueError(f"MLP expects {self.n_inputs} input features, got {x.shape[1]}")
         return self.layers(x)
-
-
-@register_model("torch_mlp", backend="torch")
-def torch_mlp(
-    n_inputs: int = 3072,
-    n_hidden: list[int] = (100,),
-    n_classes: int = 10,
-    neg_slope: float = 0.02,
-    norm: str | Mapping | NormFactory | None = None,
-    dropout: float = 0.0,
-    init: str = "default",
-) -> MLP:
-    """The torch MLP with the seed's argument names."""
-    return MLP(
-        n_inputs, list(n_hidden), n_classes, neg_slope, norm=norm, dropout=dropout, init=init
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 
@@ -203,16 +204,9 @@ class AdamW(Adam):
     """Adam with decoupled weight decay, as torch.optim.AdamW: param *= 1 - lr*wd, then Adam."""
 
     SLOTS = ("m", "v", "scratch")
-
-    def __init__(
-        self,
-        parameters: ParamPairs,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-    ):
-        super().__init__(parameters, lr, betas, eps, weight_decay)
+    # Adam's constructor with torch.optim.AdamW's default decay; inspect.signature (the config
+    # schema) shows weight_decay: float = 0.01, as a keyword-only argument.
+    __init__ = functools.partialmethod(Adam.__init__, weight_decay=1e-2)
 
     def _update(self, index, key, param, grad) -> None:
         slots = self._slots(index, key, param, self.SLOTS)

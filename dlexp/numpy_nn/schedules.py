@@ -72,7 +72,8 @@ def check_schedule_args(name: str, total_steps: int, **kwargs) -> dict:
 class _Schedule:
     """Sets optimizer.lr to lr_at(last_step) at construction and after each step, as torch does."""
 
-    def __init__(self, optimizer, total_steps: int):
+    def __init__(self, optimizer, total_steps: int, **params):
+        vars(self).update(params)  # the schedule's own keys (warmup_steps, gamma, ...)
         self.optimizer = optimizer
         self.base_lr = float(optimizer.lr)  # torch's initial_lr: the lr before the schedule
         self.total_steps = int(total_steps)
@@ -107,9 +108,7 @@ class CosineSchedule(_Schedule):
     """Linear warmup then cosine annealing: SequentialLR([LinearLR, CosineAnnealingLR])."""
 
     def __init__(self, optimizer, total_steps: int, warmup_steps: int = 0, eta_min: float = 0.0):
-        self.warmup_steps = warmup_steps
-        self.eta_min = eta_min
-        super().__init__(optimizer, total_steps)
+        super().__init__(optimizer, total_steps, warmup_steps=warmup_steps, eta_min=eta_min)
 
     def lr_at(self, step: int) -> float:
         warmup = self.warmup_steps
@@ -132,10 +131,8 @@ class OneCycleSchedule(_Schedule):
         div_factor: float = 25.0,
         final_div_factor: float = 1e4,
     ):
-        self.pct_start = pct_start
-        self.div_factor = div_factor
-        self.final_div_factor = final_div_factor
-        super().__init__(optimizer, total_steps)
+        factors = {"div_factor": div_factor, "final_div_factor": final_div_factor}
+        super().__init__(optimizer, total_steps, pct_start=pct_start, **factors)
 
     def lr_at(self, step: int) -> float:
         if step > self.total_steps:  # torch refuses too
@@ -156,9 +153,7 @@ class StepSchedule(_Schedule):
     """StepLR: multiply the lr by gamma every step_size optimizer steps."""
 
     def __init__(self, optimizer, total_steps: int, step_size: int = 1000, gamma: float = 0.1):
-        self.step_size = step_size
-        self.gamma = gamma
-        super().__init__(optimizer, total_steps)
+        super().__init__(optimizer, total_steps, step_size=step_size, gamma=gamma)
 
     def lr_at(self, step: int) -> float:
         return self.base_lr * self.gamma ** (step // self.step_size)
