@@ -18,7 +18,7 @@ __all__ = ["OPTIMIZERS", "Backend", "make_scheduler", "prepare_device"]
 
 
 def prepare_device(device: str, precision: str, seed: int, deterministic: bool) -> str:
-    """NumPy runs on the CPU (dlexp.config.checks refuses other devices) and is always deterministic."""
+    """NumPy runs on the CPU (dlexp.config.checks refuses other devices), always deterministic."""
     return "cpu"
 
 
