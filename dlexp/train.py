@@ -24,6 +24,7 @@ from dlexp.errors import ConfigError
 from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, fit
 from dlexp.run.checkpoints import LAST, RunCheckpoints, checkpoint_folder
 from dlexp.run.cores import share_cores
+from dlexp.run.environment import write_environment
 from dlexp.run.loggers import RunLoggers
 from dlexp.run.record import read_job_record, record_failure, write_metrics
 from dlexp.run.resume import resumed_config, run_dir_of
@@ -140,6 +141,7 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> float | None
     if cfg.resume is not None:
         checkpoints.restore(Path(cfg.resume), result)
         log.info("resuming %s from step %d", out, result.steps)
+    write_environment(out, parts.device, threads)  # once a resume can no longer be refused
     first_step, resumed_eval_s = result.steps, result.eval_s
     # A resumed run's curves restart after its checkpoint: the later points that the
     # interrupted process had written are dropped.

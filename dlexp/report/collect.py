@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from dlexp.errors import DlexpError
 from dlexp.report.plot import differing_keys, override_items
+from dlexp.run.environment import read_environment
 from dlexp.run.folder import job_number
 from dlexp.run.record import metric_direction, read_job_record
 from dlexp.search.summary import collect_jobs
@@ -34,6 +35,7 @@ class RunRecord:
     device: str
     config_yaml: str
     has_curves: bool
+    environment: dict  # environment.json: what made the run ({} for runs from before it)
 
     @property
     def name(self) -> str:
@@ -92,8 +94,9 @@ def read_run(folder: Path) -> RunRecord:
     """A run folder; a run that left no metrics.json reads as failed (read_job_record)."""
     record = read_job_record(folder)
     config = resolved_config(folder)
-    device = record.get("device") or record.get("timing", {}).get("device")
-    if device is None:
+    environment = read_environment(folder)
+    device = environment.get("device") and f"{environment['device']} ({environment['name']})"
+    if not device:
         device = f"{config.get('device', 'unknown')} (as configured)"
     return RunRecord(
         folder=folder,
@@ -107,6 +110,7 @@ def read_run(folder: Path) -> RunRecord:
         device=str(device),
         config_yaml=OmegaConf.to_yaml(config) if config else "",
         has_curves=any(folder.glob("events.out.tfevents.*")),
+        environment=environment,
     )
 
 

@@ -64,6 +64,21 @@ def timing_table(run: RunRecord) -> Table:
     return Table(["timing and device", ""], rows)
 
 
+def environment_table(env: dict) -> Table:
+    """What made the run: command, git commit, versions, host (environment.json)."""
+    git = env.get("git")
+    versions = env.get("versions") or {}
+    rows = [
+        ["command", " ".join(env.get("command") or [])],
+        ["working directory", env.get("cwd", "")],
+        ["git commit", f"{git['commit']}{' (dirty)' if git['dirty'] else ''}" if git else "none"],
+        *([name, str(version)] for name, version in versions.items() if version),
+        ["threads", number(env.get("threads"))],
+        ["host (pid)", f"{env.get('host', '')} ({env.get('pid', '')})"],
+    ]
+    return Table(["environment", ""], rows)
+
+
 def overrides_table(run: RunRecord) -> Table:
     return Table(["override", "value"], [[k, v] for k, v in run.params.items()])
 
@@ -86,6 +101,8 @@ def run_sections(report: ReportInput, curves: list[Figure]) -> list[Section]:
     if curves:
         sections.append(Section("Curves", images(curves)))
     sections.append(Section("Timing and device", [timing_table(run)]))
+    if run.environment:
+        sections.append(Section("Environment", [environment_table(run.environment)]))
     sections.append(
         Section("Resolved config", [Code(run.config_yaml or "(no .hydra/config.yaml)")])
     )

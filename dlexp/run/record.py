@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from dlexp.errors import ConfigError, failure_reason
 from dlexp.run.checkpoint_file import write_atomically
+from dlexp.run.environment import still_running
 
 if TYPE_CHECKING:  # the loop imports this module for RunStopped and metric_direction
     from dlexp.loop import FitResult
@@ -18,6 +19,7 @@ if TYPE_CHECKING:  # the loop imports this module for RunStopped and metric_dire
 # completed: reached max_steps; failed: an error (the one-line reason is recorded);
 # pruned: the search's pruner stopped it; early_stopped: early_stop.patience ran out;
 # interrupted: a signal (Ctrl-C, SIGTERM, SIGUSR2) stopped it after a checkpoint.
+# (A run with no metrics.json yet reads as `running` while its process lives, else `failed`.)
 STATUSES = ("completed", "failed", "pruned", "early_stopped", "interrupted")
 SUCCESSFUL = ("completed", "early_stopped")  # runs whose objective a search may use
 # A job that died without a word (killed, out of memory) has a .hydra/ folder and no metrics.
@@ -98,6 +100,9 @@ def read_job_record(job_dir: Path) -> dict:
     try:
         return json.loads((job_dir / "metrics.json").read_text())
     except FileNotFoundError:
+        pid = still_running(job_dir)
+        if pid is not None:
+            return {**NO_METRICS, "status": "running", "reason": f"running (pid {pid})"}
         return NO_METRICS
     except (OSError, ValueError) as err:
         return {**NO_METRICS, "reason": f"unreadable metrics.json: {err}"}
