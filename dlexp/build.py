@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -62,8 +63,11 @@ def make_optimizer(table: dict, optim: DictConfig, model, backend: str):
             f"choose one of {', '.join(sorted(table))}"
         )
     kwargs = group_arguments(optim)
-    if "betas" in kwargs and len(kwargs["betas"]) != 2:  # torch would fail with an IndexError
-        raise ConfigError(f"optim.betas must be two values, got {kwargs['betas']}")
+    betas = kwargs.get("betas")
+    takes_betas = "betas" in inspect.signature(table[optim.name]).parameters
+    if takes_betas and betas is not None and not (isinstance(betas, list) and len(betas) == 2):
+        # torch's Adam would fail with an IndexError; an optimizer without betas refuses the key
+        raise ConfigError(f"optim.betas must be two values, got {betas}")
     factory = functools.partial(table[optim.name], model.parameters())
     return checked_call(factory, f"optim ({optim.name})", kwargs)
 

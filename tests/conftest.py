@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,10 +18,8 @@ from hydra import compose, initialize_config_module
 
 from dlexp.search import register_plugins
 
-# Hydra's first plugin scan re-executes its core plugin modules, so a sweeper class that a test
-# module imports before that scan subclasses a stale BasicSweeper and fails when an in-process
-# dlexp-train runs a sweep. register_plugins scans before it imports the sweepers, as the CLI
-# does; the tests call it here, before any test module is collected.
+# dlexp's sweepers, registered once before any test module is collected, as the commands do
+# before Hydra runs (an editable install is missed by Hydra's own plugin scan).
 register_plugins()
 
 TINY_PER_BATCH = 60  # images per data_batch_i (5 of them) -> 300 training images
@@ -111,6 +112,16 @@ def assert_one_clean_line(err: BaseException) -> None:
     """One line, and no chained pickle/numpy traceback behind it."""
     assert "\n" not in str(err)
     assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__)
+
+
+def loaded_by_importing(module: str, watched: tuple[str, ...]) -> list[str]:
+    """Which of `watched` a fresh interpreter has loaded once it imported `module`."""
+    code = (
+        f"import json, sys, {module}; "
+        f"print(json.dumps([m for m in {watched!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
 
 
 def compose_train(overrides: list[str]):

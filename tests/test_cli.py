@@ -46,6 +46,8 @@ CASES = [
     (["optim=adamx"], "unknown optim option 'adamx'; did you mean adam?; choose one of adam"),
     (["optim.lrr=1"], "unknown key 'optim.lrr': Key 'lrr' not in 'SGDConfig'; did you mean lr?"),
     (["+optim.lrr=1"], "optim (sgd) has no key 'lrr'; did you mean lr? (it takes lr, momentum"),
+    (["+optim.betas=0.9"], "optim (sgd) has no key 'betas' (it takes lr, momentum"),
+    (["+optim.betas=[0.9]"], "optim (sgd) has no key 'betas' (it takes lr, momentum"),
     (["maxsteps=5"], "unknown key 'maxsteps': Key 'maxsteps' not in 'TrainConfig'; did you mean"),
     (["data.validation_size=abc"], "data.validation_size=abc: Value 'abc' of type 'str'"),
     (["max_steps=["], "cannot parse the override max_steps=["),
@@ -82,6 +84,11 @@ CASES = [
 
 @pytest.mark.parametrize(("overrides", "fragment"), CASES, ids=[" ".join(c[0]) for c in CASES])
 def test_every_user_error_is_one_line_and_exit_2(tmp_path, monkeypatch, overrides, fragment):
+    if "CUDA is not available" in fragment:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("DLEXP_DATA", str(empty))  # no data anywhere: a late check would fail here
@@ -151,7 +158,9 @@ def _write_user_package(site: Path) -> None:
     (info / "entry_points.txt").write_text("[dlexp.models]\ntiny = tiny_models:tiny_mlp\n")
 
 
-@pytest.mark.parametrize("name", ["tiny", "tiny_models:tiny_mlp"])
+@pytest.mark.parametrize(
+    "name", ["tiny", pytest.param("tiny_models:tiny_mlp", marks=pytest.mark.slow)]
+)
 def test_a_model_from_a_users_package_trains_by_name(tmp_path, tiny_cifar, name):
     site = tmp_path / "site"
     _write_user_package(site)
@@ -208,3 +217,17 @@ def test_flags_first_moves_only_the_multirun_flag():
     assert flags_first(["a=1", "--", "-m"]) == ["a=1", "--", "-m"]
     assert flags_first(["-i", "config", "a=1", "-m"]) == ["-m", "-i", "config", "a=1"]
     assert flags_first(["-i", "a=1", "-m"]) == ["-m", "-i", "a=1"]
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "dlexp", "optim.lr=-1", f"hydra.run.dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "dlexp-train: error: optim (sgd): learning rate must be > 0, got -1.0"
+    ]
+    assert "Traceback" not in proc.stdout + proc.stderr

@@ -5,39 +5,26 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams import plugin_data_pb2
 
 from dlexp.errors import ConfigError
-from dlexp.run.folder import MAX_FOLDER_NAME, job_folder_name, job_number
+from dlexp.run.folder import job_number
 from dlexp.run.hparams import ordered_metrics
 from dlexp.run.loggers import CSVLogger, check_logger_config
+from tests.runs import DLEXP_TRAIN, hparams_records
 
 
 def run_cli(tiny_cifar, *args: str, multirun: bool = False) -> subprocess.CompletedProcess:
     command = [
-        sys.executable, "-m", "dlexp", *(["-m"] if multirun else []), "max_steps=20",
+        *DLEXP_TRAIN, *(["-m"] if multirun else []), "max_steps=20",
         "eval_freq=10", "log_freq=5", "batch_size=20", "data.validation_size=50",
         f"data.root={tiny_cifar}", "progress=false", "model=torch_mlp", *args,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-
-
-def hparams_records(run: Path):
-    """(experiment config, session start info) as the run's event file holds them."""
-    acc = EventAccumulator(str(run))
-    acc.Reload()
-    content = acc.PluginTagToContent("hparams")
-    parse = plugin_data_pb2.HParamsPluginData.FromString
-    return (
-        parse(content["_hparams_/experiment"]).experiment,
-        parse(content["_hparams_/session_start_info"]).session_start_info,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -116,16 +103,6 @@ def test_a_resumed_csv_drops_the_points_after_the_checkpoint(tmp_path):
     assert rows == [("10", "1.0"), ("20", "2.0"), ("30", "9.0")]
 
 
-def test_job_folder_names_escape_slashes_and_stay_short():
-    assert job_folder_name(3, "") == "3"
-    assert job_folder_name(3, "experiment=a/b") == "3_experiment=a%2Fb"
-    long = job_folder_name(12, "model.n_hidden=[" + ",".join(["1024"] * 60) + "]")
-    assert len(long) == MAX_FOLDER_NAME and long.startswith("12_model.n_hidden=[1024")
-    other = job_folder_name(12, "model.n_hidden=[" + ",".join(["1024"] * 61) + "]")
-    assert other != long  # the hash tells long names apart
-    assert job_number(Path(long)) == 12 and job_number(Path("summary")) is None
-
-
 def test_metrics_are_ordered_val_train_test():
     tags = ["test/loss", "train/lr", "val/loss", "test/accuracy", "val/accuracy"]
     assert ordered_metrics(tags) == [
@@ -140,6 +117,7 @@ def test_an_unknown_logger_is_one_line(tiny_cfg):
         check_logger_config(cfg)
 
 
+@pytest.mark.slow  # ~12 s: MLflow's start-up
 def test_mlflow_gets_params_and_curves_in_a_sqlite_store(tiny_cifar, tmp_path):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from dlexp.train import train
-from tests.conftest import compose_train
-from tests.test_train_numpy import read_scalars
+from tests.runs import read_scalars
 
 MAX_STEPS = 12
 
@@ -32,7 +31,9 @@ def torch_reference(lr: float, make_scheduler) -> list[float]:
     return rates
 
 
-@pytest.mark.parametrize("model", ["numpy_mlp", "torch_mlp", "convnet"])
+@pytest.mark.parametrize(
+    "model", ["numpy_mlp", "torch_mlp", pytest.param("convnet", marks=pytest.mark.slow)]
+)
 def test_adamw_with_cosine_trains_every_model(tiny_cfg, tmp_path, model):
     small = ["batch_size=8", "eval_batch_size=50"] if model == "convnet" else []
     rates = logged_lrs(
@@ -80,9 +81,3 @@ def test_debug_overfit_drives_the_training_loss_towards_zero(tiny_cfg, tmp_path)
     train(cfg)
     losses = [e.value for e in read_scalars(tmp_path / "run")["train/loss"]]
     assert losses[-1] < 0.05 * losses[0]
-
-
-def test_debug_fast_is_a_short_run_on_an_eval_subset():
-    cfg = compose_train(["model=convnet", "debug=fast", "output_dir=/unused"])
-    assert (cfg.max_steps, cfg.eval_freq, cfg.data.eval_subset) == (10, 10, 200)
-    assert cfg.task_name == "debug_convnet" and cfg.optim.name == "adam"

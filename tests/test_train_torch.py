@@ -9,7 +9,7 @@ import torch
 
 from dlexp.errors import ConfigError
 from dlexp.train import train
-from tests.test_train_numpy import read_scalars
+from tests.runs import read_scalars
 
 NORMS = ("none", "torch_bn", "autograd_bn", "custom_bn")
 OPTIMS = ("sgd", "adam", "adamw")
@@ -48,23 +48,7 @@ def test_every_invalid_combination_is_refused(tiny_cfg, model, norm, optim):
         train(tiny_cfg(f"model={model}", f"norm={norm}", f"optim={optim}"))
 
 
-def test_numpy_model_on_cuda_is_refused(tiny_cfg):
-    with pytest.raises(ConfigError, match="runs on the CPU only"):
-        train(tiny_cfg("device=cuda"))
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_without_cuda_is_a_clear_error(tiny_cfg):
-    with pytest.raises(ConfigError, match="device=cuda requested but CUDA is not available"):
-        train(tiny_cfg("model=torch_mlp", "device=cuda"))
-
-
-def test_batch_larger_than_the_tiny_training_split_is_refused(tiny_cfg):
-    with pytest.raises(ConfigError, match=r"batch_size must be in \[1, 250\]"):
-        train(tiny_cfg("model=torch_mlp", "batch_size=251"))
-
-
-@pytest.mark.parametrize("model", ["torch_mlp", "convnet"])
+@pytest.mark.parametrize("model", ["torch_mlp", pytest.param("convnet", marks=pytest.mark.slow)])
 def test_same_seed_same_numbers_on_cpu(tiny_cfg, tmp_path, model):
     finals = []
     for attempt in range(2):
@@ -131,3 +115,23 @@ def test_bf16_autocast_on_cpu_trains(tiny_cfg):
 def test_convnet_trains_on_cuda(tiny_cfg, precision):
     cfg = tiny_cfg("model=convnet", "device=cuda", f"precision={precision}", "max_steps=5")
     assert 0 <= train(cfg) <= 1
+
+
+def test_auto_precision_trains_in_fp32_on_cpu(tiny_cfg, tmp_path):
+    finals = []
+    for precision in ("fp32", "auto"):
+        out = tmp_path / precision
+        train(tiny_cfg("model=torch_mlp", "device=cpu", "max_steps=4", "eval_freq=4",
+                       f"precision={precision}", f"output_dir={out}"))  # fmt: skip
+        finals.append(json.loads((out / "metrics.json").read_text())["final"])
+    assert finals[0] == finals[1]  # auto on the CPU is exactly fp32
+
+
+def test_convnet_fast_debug_runs_on_tiny_data(tiny_cfg, tmp_path):
+    """debug=fast of the preset, eager here (CPU compile of the ConvNet takes minutes; the
+    compiled step is tested on the MLP in test_backends_torch.py)."""
+    cfg = tiny_cfg("experiment=convnet_fast", "debug=fast", "batch_size=16", "eval_batch_size=50",
+                   "compile=false", "device=cpu")  # fmt: skip
+    assert 0 <= train(cfg) <= 1
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["status"] == "completed"

@@ -1,0 +1,106 @@
+"""Runs for the tests: dlexp-train started as a command, a run's parts built as train() builds
+them, and what a run wrote, read back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from dlexp.build import augment_generator, build_parts, load_run_data, make_backend, seed_generators
+from dlexp.data import BatchSampler
+
+DLEXP_TRAIN = [sys.executable, "-m", "dlexp"]  # dlexp-train; it registers dlexp's sweepers
+
+
+def tiny_command(tiny_cifar: Path, run: Path, *overrides: str) -> list[str]:
+    """dlexp-train on the tiny data into `run`, evaluating (and so checkpointing) every 20 steps."""
+    return [
+        *DLEXP_TRAIN, f"data.root={tiny_cifar}", "data.validation_size=50",
+        "batch_size=20", "eval_freq=20", "log_freq=5", "progress=false",
+        f"hydra.run.dir={run}", *overrides,
+    ]  # fmt: skip
+
+
+def tiny_sweep(tiny_cifar: Path, sweep: Path) -> list[str]:
+    """The overrides of a 4-step multirun on the tiny data into `sweep`, evaluating every 2."""
+    return [
+        f"data.root={tiny_cifar}", "data.validation_size=50", "batch_size=20", "max_steps=4",
+        "eval_freq=2", "progress=false", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+
+
+def assert_refused(proc: subprocess.CompletedProcess, line: str, *untouched: Path) -> None:
+    """Exit status 2 with `line` alone on stderr, and none of `untouched` created."""
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [line]
+    for path in untouched:
+        assert not path.exists(), path
+
+
+def start(args: list[str], ignore_sigint: bool = False) -> subprocess.Popen:
+    """A command in the background; with `ignore_sigint`, as a shell script's background job."""
+
+    def preexec():
+        if ignore_sigint:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=preexec,
+    )  # fmt: skip
+
+
+def wait_for_checkpoint(proc: subprocess.Popen, run: Path, timeout: float = 120) -> None:
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + timeout
+    while not last.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint written"
+        time.sleep(0.02)
+
+
+def build_run(cfg):
+    """The backend, batch sampler and data that train(cfg) would build, without the loop."""
+    model_rng, sampler_rng = seed_generators(cfg.seed)
+    parts = build_parts(cfg, model_rng)
+    data = load_run_data(cfg)
+    backend = make_backend(parts, data, cfg, augment_generator(cfg.seed))
+    return backend, BatchSampler(len(data.train), cfg.batch_size, sampler_rng), data
+
+
+def read_scalars(run_dir) -> dict[str, list]:
+    """Every scalar event of a run folder, by tag."""
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
+
+
+def hparams_records(run_dir):
+    """(experiment config, session start info) as the run's event file holds them."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    parse = plugin_data_pb2.HParamsPluginData.FromString
+    return (
+        parse(content["_hparams_/experiment"]).experiment,
+        parse(content["_hparams_/session_start_info"]).session_start_info,
+    )
+
+
+class WritesAMarker:
+    """Unpickling this creates the file `path`: what a malicious checkpoint would do."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
