@@ -91,7 +91,11 @@ def recording_optimizer(params, lr: float, momentum: float = 0.0):
     return {"params": list(params), "lr": lr, "momentum": momentum}
 
 
-TABLE = {"rec": recording_optimizer, "other": recording_optimizer}
+def recording_adam(params, lr: float, betas=(0.9, 0.999)):
+    return {"params": list(params), "lr": lr, "betas": betas}
+
+
+TABLE = {"rec": recording_optimizer, "other": recording_optimizer, "adam": recording_adam}
 
 
 def test_make_optimizer_calls_the_tables_class_with_the_parameters_and_the_groups_keys():
@@ -104,8 +108,10 @@ def test_make_optimizer_calls_the_tables_class_with_the_parameters_and_the_group
     ("optim", "message"),
     [
         ({"name": "rmsprop"}, "optimizer 'rmsprop' is not available on the numpy backend; "
-                              "choose one of other, rec"),
-        ({"name": "rec", "lr": 1, "betas": [0.9]}, r"optim.betas must be two values, got \[0.9\]"),
+                              "choose one of adam, other, rec"),
+        ({"name": "adam", "lr": 1, "betas": [0.9]}, r"optim.betas must be two values, got \[0.9\]"),
+        ({"name": "adam", "lr": 1, "betas": 0.9}, r"optim.betas must be two values, got 0.9"),
+        ({"name": "rec", "lr": 1, "betas": [0.9]}, r"optim \(rec\) has no key 'betas'"),
         ({"name": "rec", "lr": 1, "lrr": 1}, r"optim \(rec\) has no key 'lrr'; did you mean lr\? "
                                              r"\(it takes lr, momentum\)"),
         ({"name": "rec", "lr": -1.0}, r"optim \(rec\): lr must be > 0, got -1.0"),

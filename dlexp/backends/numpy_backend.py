@@ -9,11 +9,10 @@ from dlexp.backends.training_state import load_training_state, training_state
 from dlexp.data.augment import BatchAugmenter, draw_augment
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
-from dlexp.numpy_nn import MLP, SGD, Adam, AdamW, LeakyReLUModule, softmax_cross_entropy
+from dlexp.numpy_nn import MLP, OPTIMIZERS, LeakyReLUModule, softmax_cross_entropy
 from dlexp.numpy_nn.fused_step import MLPStepBuffers
 from dlexp.numpy_nn.schedules import make_numpy_scheduler as make_scheduler
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
 __all__ = ["OPTIMIZERS", "Backend", "make_scheduler", "prepare_device"]
 
 

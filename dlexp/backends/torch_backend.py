@@ -19,8 +19,10 @@ from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
 from dlexp.errors import ConfigError
 from dlexp.nn.augment import augment_batch
+from dlexp.numpy_nn.optim import OPTIMIZERS as NUMPY_OPTIMIZERS
 
-OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+# numpy_nn.OPTIMIZERS is the one table of the optim group; torch trains with its namesakes
+OPTIMIZERS = {name: getattr(torch.optim, cls.__name__) for name, cls in NUMPY_OPTIMIZERS.items()}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "auto")  # auto: bf16 on CUDA, fp32 elsewhere (resolve_precision)
 TIMED_STEPS = 5  # compiled runs time (and sync) their first steps to report compile_s

@@ -1,17 +1,22 @@
 """The schema of conf/: typed dataclasses that Hydra checks every composed config against.
 
-The YAML files hold the values (with their comments); these tables hold the types, one line a
-key. A wrong type or an unknown key is refused by Hydra and OmegaConf while composing, before any
-work starts. Ranges are not here: each constructor checks its own.
+The YAML files hold the values (with their comments). The `optim` and `sched` options' schemas
+are their NumPy constructors' signatures (types and defaults), generated here; the other keys'
+types are in the tables below, one line a key. A wrong type or an unknown key is refused by Hydra
+and OmegaConf while composing, before any work starts. Ranges are not here: each constructor
+checks its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+from dlexp.numpy_nn import OPTIMIZERS, SCHEDULE_CLASSES
 
 
 def schema(name: str, types: dict[str, Any]) -> type:
@@ -39,18 +44,6 @@ DataConfig = schema("DataConfig", {
     "augment": str,  # none | flip | flip_crop (training batches only)
 })  # fmt: skip
 NormConfig = schema("NormConfig", {"name": str, "eps": float, "momentum": float})
-SGDConfig = schema("SGDConfig", {
-    "name": str, "lr": float, "momentum": float, "nesterov": bool, "weight_decay": float,
-})  # fmt: skip
-AdamConfig = schema("AdamConfig", {  # also AdamW's
-    "name": str, "lr": float, "betas": list[float], "eps": float, "weight_decay": float,
-})  # fmt: skip
-NoScheduleConfig = schema("NoScheduleConfig", {"name": str})
-CosineConfig = schema("CosineConfig", {"name": str, "warmup_steps": int, "eta_min": float})
-OneCycleConfig = schema("OneCycleConfig", {
-    "name": str, "pct_start": float, "div_factor": float, "final_div_factor": float,
-})  # fmt: skip
-StepConfig = schema("StepConfig", {"name": str, "step_size": int, "gamma": float})
 SearchConfig = schema("SearchConfig", {  # set by the Optuna sweeper per trial; null otherwise
     "storage": str | None,  # an Optuna storage URL
     "study_name": str | None,
@@ -93,16 +86,32 @@ TrainConfig = schema("TrainConfig", {
     "output_dir": str,
 })  # fmt: skip
 
+RUNTIME_ARGUMENTS = ("self", "parameters", "optimizer", "total_steps")  # given by the run
+
+
+def constructor_schema(name: str, constructor) -> type:
+    """`name: str`, then the constructor's configurable arguments with their annotations and
+    defaults (none: the YAML file must give it). Errors name it `<class>Config`."""
+    fields = [("name", str, dataclasses.field(default=MISSING))]
+    for p in inspect.signature(constructor, eval_str=True).parameters.values():
+        if p.name in RUNTIME_ARGUMENTS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        default = MISSING if p.default is p.empty else p.default
+        fields.append((p.name, p.annotation, dataclasses.field(default=default)))
+    return dataclasses.make_dataclass(f"{getattr(constructor, '__name__', name)}Config", fields)
+
+
 # (name in the ConfigStore, dataclass). The optim and sched options differ in their keys, so each
-# of their YAML files extends its own schema with `- /<name>@_here_`; data and norm are typed above.
+# of their YAML files extends its own schema with `- /<group>_<option>_schema@_here_`; data and
+# norm are typed above.
 SCHEMAS = (
     ("train_schema", TrainConfig),
-    ("optim_sgd_schema", SGDConfig),
-    ("optim_adam_schema", AdamConfig),
-    ("sched_none_schema", NoScheduleConfig),
-    ("sched_cosine_schema", CosineConfig),
-    ("sched_onecycle_schema", OneCycleConfig),
-    ("sched_step_schema", StepConfig),
+    *((f"optim_{name}_schema", constructor_schema(name, c)) for name, c in OPTIMIZERS.items()),
+    ("sched_none_schema", schema("NoScheduleConfig", {"name": str})),
+    *(
+        (f"sched_{name}_schema", constructor_schema(name, c))
+        for name, c in SCHEDULE_CLASSES.items()
+    ),
 )
 
 

@@ -10,8 +10,13 @@ from dlexp.numpy_nn.modules import (
     softmax,
     softmax_cross_entropy,
 )
-from dlexp.numpy_nn.optim import SGD, Adam, AdamW
-from dlexp.numpy_nn.schedules import SCHEDULES, check_schedule_args, make_numpy_scheduler
+from dlexp.numpy_nn.optim import OPTIMIZERS, SGD, Adam, AdamW
+from dlexp.numpy_nn.schedules import (
+    SCHEDULE_CLASSES,
+    SCHEDULES,
+    check_schedule_args,
+    make_numpy_scheduler,
+)
 
 # Short aliases; the seed's names above stay the contract.
 Linear, LeakyReLU, SoftMax, CrossEntropy = (
@@ -20,7 +25,9 @@ Linear, LeakyReLU, SoftMax, CrossEntropy = (
 
 __all__ = [
     "MLP",
+    "OPTIMIZERS",
     "SCHEDULES",
+    "SCHEDULE_CLASSES",
     "SGD",
     "Adam",
     "AdamW",

@@ -213,3 +213,9 @@ class AdamW(Adam):
         if self.weight_decay:  # shrinks the weights, never enters the moments
             param *= 1 - self.lr * self.weight_decay
         self._adam_update(slots, param, grad)
+
+
+# The `optim` group: one entry per option. Each constructor's arguments after `parameters` are
+# the option's keys, types and defaults (dlexp.config.schema); the torch backend trains with
+# the torch.optim class of the same name.
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from numbers import Integral, Real
-
-DEFAULTS = {  # each `sched` option's keys and defaults; steps count optimizer steps
-    "none": {},
-    "cosine": {"warmup_steps": 0, "eta_min": 0.0},
-    "onecycle": {"pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4},
-    "step": {"step_size": 1000, "gamma": 0.1},
-}
-SCHEDULES = tuple(DEFAULTS)
 
 
 def _integer(key: str, value) -> int:
@@ -33,12 +26,13 @@ def _require(ok: bool, message: str) -> None:
 
 def check_schedule_args(name: str, total_steps: int, **kwargs) -> dict:
     """Check a schedule's keys and ranges for both backends; return the keys with defaults."""
-    if name not in DEFAULTS:
+    if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
-    unknown = sorted(set(kwargs) - set(DEFAULTS[name]))
-    expected = ", ".join(DEFAULTS[name]) or "none"
+    defaults = schedule_defaults(name)
+    unknown = sorted(set(kwargs) - set(defaults))
+    expected = ", ".join(defaults) or "none"
     _require(not unknown, f"schedule {name!r} takes no {', '.join(unknown)}; its keys: {expected}")
-    args = {**DEFAULTS[name], **kwargs}
+    args = {**defaults, **kwargs}
     if name == "none":
         return args
     total_steps = _integer("max_steps", total_steps)
@@ -53,7 +47,7 @@ def check_schedule_args(name: str, total_steps: int, **kwargs) -> dict:
         _require(_number("eta_min", eta_min) >= 0, f"eta_min ({eta_min}) must be >= 0")
         return {"warmup_steps": warmup, "eta_min": float(eta_min)}
     if name == "onecycle":
-        pct, div, final = (_number(k, args[k]) for k in DEFAULTS["onecycle"])
+        pct, div, final = (_number(k, args[k]) for k in defaults)
         _require(0 < pct < 1, f"pct_start ({pct}) must lie in (0, 1)")
         # torch's warmup phase ends at step pct*total - 1; at 0 it divides by zero
         _require(
@@ -159,7 +153,19 @@ class StepSchedule(_Schedule):
         return self.base_lr * self.gamma ** (step // self.step_size)
 
 
-_CLASSES = {"cosine": CosineSchedule, "onecycle": OneCycleSchedule, "step": StepSchedule}
+# Each `sched` option's class; its constructor's keyword arguments (after optimizer and
+# total_steps) are the option's keys and defaults, for both backends and for the config schema.
+SCHEDULE_CLASSES = {"cosine": CosineSchedule, "onecycle": OneCycleSchedule, "step": StepSchedule}
+SCHEDULES = ("none", *SCHEDULE_CLASSES)
+RUNTIME_ARGUMENTS = ("self", "optimizer", "total_steps")  # given by the run, never configured
+
+
+def schedule_defaults(name: str) -> dict:
+    """{key: default} of the option's constructor ({} for none); steps count optimizer steps."""
+    if name == "none":
+        return {}
+    parameters = inspect.signature(SCHEDULE_CLASSES[name]).parameters.values()
+    return {p.name: p.default for p in parameters if p.name not in RUNTIME_ARGUMENTS}
 
 
 def make_numpy_scheduler(optimizer, name: str, total_steps: int, **kwargs) -> _Schedule | None:
@@ -167,4 +173,4 @@ def make_numpy_scheduler(optimizer, name: str, total_steps: int, **kwargs) -> _S
     args = check_schedule_args(name, total_steps, **kwargs)
     if name == "none":
         return None
-    return _CLASSES[name](optimizer, total_steps, **args)
+    return SCHEDULE_CLASSES[name](optimizer, total_steps, **args)
