@@ -1,4 +1,5 @@
-"""The optim and sched schemas are their NumPy constructors' signatures; torch takes every key."""
+"""The optim, sched and norm schemas are their constructors' (or spec function's) signatures;
+torch takes every key."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import torch
 
 from dlexp.backends.torch_schedules import make_torch_scheduler
 from dlexp.config.schema import RUNTIME_ARGUMENTS, SCHEMAS
+from dlexp.nn.norm import make_norm
+from dlexp.nn.norm_spec import NORMS, norm_arguments
 from dlexp.numpy_nn import OPTIMIZERS, SCHEDULE_CLASSES, SCHEDULES
 from tests.conftest import compose_train
 
@@ -64,6 +67,18 @@ def test_torch_takes_every_key_of_each_schedule(option):
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
     scheduler = make_torch_scheduler(optimizer, option, total_steps=100, **keys)
     assert (scheduler is None) == (option == "none")
+
+
+@pytest.mark.parametrize("option", NORMS)
+def test_the_norm_schema_is_its_spec_functions_signature(option):
+    norm_type = {f.name: f.type for f in dataclasses.fields(SCHEMA["train_schema"])}["norm"]
+    norm_fields = {f.name: f.default for f in dataclasses.fields(norm_type)}
+    assert norm_fields == {"name": "???", **configurable(norm_arguments)}
+    composed = compose_train(["model=torch_mlp", f"norm={option}"]).norm
+    assert set(composed) == set(norm_fields)
+    layer = make_norm(option, 4, 1, **{k: v for k, v in composed.items() if k != "name"})
+    if option != "none":  # the composed values reach the layer
+        assert (layer.eps, layer.momentum) == (composed.eps, composed.momentum)
 
 
 def test_a_wrong_type_or_unknown_key_is_still_refused_while_composing():

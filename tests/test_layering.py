@@ -170,7 +170,8 @@ NOT_LOADED_BY = {  # library: what it must not load, beyond the face and the loo
     "dlexp.numpy_nn": ("torch",),
     "dlexp.data": ("torch",),
     "dlexp.models": ("torch",),  # torch models load on first use, not on import
-    "dlexp.nn": (),
+    "dlexp.nn": ("torch",),  # its torch blocks load on first use
+    "dlexp.nn.norm_spec": ("torch",),  # the norm group's schema, read while composing
     "dlexp.errors": ("torch",),
     "dlexp.overrides": ("torch",),
 }

@@ -16,6 +16,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from dlexp.nn.norm_spec import norm_arguments
 from dlexp.numpy_nn import OPTIMIZERS, SCHEDULE_CLASSES
 
 
@@ -31,6 +32,22 @@ def schema(name: str, types: dict[str, Any]) -> type:
     return dataclasses.make_dataclass(name, fields)
 
 
+RUNTIME_ARGUMENTS = ("self", "parameters", "optimizer", "total_steps")  # given by the run
+
+
+def constructor_schema(constructor, class_name: str | None = None) -> type:
+    """`name: str`, then the constructor's configurable arguments with their annotations and
+    defaults (none: the YAML file must give it). Errors name it `<class>Config`."""
+    fields = [("name", str, dataclasses.field(default=MISSING))]
+    for p in inspect.signature(constructor, eval_str=True).parameters.values():
+        if p.name in RUNTIME_ARGUMENTS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        default = MISSING if p.default is p.empty else p.default
+        fields.append((p.name, p.annotation, dataclasses.field(default=default)))
+    return dataclasses.make_dataclass(f"{class_name or constructor.__name__}Config", fields)
+
+
+NormConfig = constructor_schema(norm_arguments, "Norm")  # every norm option's keys
 DataConfig = schema("DataConfig", {
     "root": str | None,  # null: $DLEXP_DATA, else ~/.cache/dlexp/data
     "download": bool,
@@ -43,7 +60,6 @@ DataConfig = schema("DataConfig", {
     "eval_subset": int | None,
     "augment": str,  # none | flip | flip_crop (training batches only)
 })  # fmt: skip
-NormConfig = schema("NormConfig", {"name": str, "eps": float, "momentum": float})
 SearchConfig = schema("SearchConfig", {  # set by the Optuna sweeper per trial; null otherwise
     "storage": str | None,  # an Optuna storage URL
     "study_name": str | None,
@@ -86,32 +102,14 @@ TrainConfig = schema("TrainConfig", {
     "output_dir": str,
 })  # fmt: skip
 
-RUNTIME_ARGUMENTS = ("self", "parameters", "optimizer", "total_steps")  # given by the run
-
-
-def constructor_schema(name: str, constructor) -> type:
-    """`name: str`, then the constructor's configurable arguments with their annotations and
-    defaults (none: the YAML file must give it). Errors name it `<class>Config`."""
-    fields = [("name", str, dataclasses.field(default=MISSING))]
-    for p in inspect.signature(constructor, eval_str=True).parameters.values():
-        if p.name in RUNTIME_ARGUMENTS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        default = MISSING if p.default is p.empty else p.default
-        fields.append((p.name, p.annotation, dataclasses.field(default=default)))
-    return dataclasses.make_dataclass(f"{getattr(constructor, '__name__', name)}Config", fields)
-
-
 # (name in the ConfigStore, dataclass). The optim and sched options differ in their keys, so each
 # of their YAML files extends its own schema with `- /<group>_<option>_schema@_here_`; data and
 # norm are typed above.
 SCHEMAS = (
     ("train_schema", TrainConfig),
-    *((f"optim_{name}_schema", constructor_schema(name, c)) for name, c in OPTIMIZERS.items()),
+    *((f"optim_{name}_schema", constructor_schema(c)) for name, c in OPTIMIZERS.items()),
     ("sched_none_schema", schema("NoScheduleConfig", {"name": str})),
-    *(
-        (f"sched_{name}_schema", constructor_schema(name, c))
-        for name, c in SCHEDULE_CLASSES.items()
-    ),
+    *((f"sched_{name}_schema", constructor_schema(c)) for name, c in SCHEDULE_CLASSES.items()),
 )
 
 
