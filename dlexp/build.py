@@ -7,6 +7,7 @@ arguments), so each constructor's own checks are the range rules, reported as on
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import inspect
@@ -21,9 +22,8 @@ from dlexp.backends import BackendOptions
 from dlexp.config.arguments import checked_call
 from dlexp.config.checks import check_config
 from dlexp.data import load_cifar10
-from dlexp.data.augment import AUGMENT_MODES
 from dlexp.data.prepare import CIFAR10Data
-from dlexp.errors import ConfigError, closest
+from dlexp.errors import ConfigError
 from dlexp.models.registry import ModelEntry, get_model_entry
 
 
@@ -37,6 +37,7 @@ class Parts:
     model: Any
     optimizer: Any
     scheduler: Any  # None for sched=none
+    options: BackendOptions  # how the backend trains and evaluates
 
 
 def group_arguments(node: DictConfig) -> dict:
@@ -76,14 +77,10 @@ def build_parts(cfg: DictConfig, model_rng: np.random.Generator) -> Parts:
     """config -> model -> optimizer -> schedule; every config error surfaces here."""
     entry = get_model_entry(cfg.model.name)
     check_config(cfg, entry)
-    if cfg.data.augment not in AUGMENT_MODES:
-        mode = cfg.data.augment
-        raise ConfigError(
-            f"data.augment must be one of {', '.join(AUGMENT_MODES)}, got {mode!r}"
-            f"{closest(mode, AUGMENT_MODES)}"
-        )
+    options = backend_options(cfg)  # checks the backends' own keys
     backend_module = importlib.import_module(f"dlexp.backends.{entry.backend}_backend")
     device = backend_module.prepare_device(cfg.device, cfg.precision, cfg.seed, cfg.deterministic)
+    options = dataclasses.replace(options, device=device)
     runtime = {"rng": model_rng} if entry.backend == "numpy" else {}  # torch was seeded above
     model = checked_call(
         entry.factory, f"model {entry.name}", model_arguments(cfg, entry), **runtime
@@ -98,7 +95,7 @@ def build_parts(cfg: DictConfig, model_rng: np.random.Generator) -> Parts:
         optimizer=optimizer,
         total_steps=cfg.max_steps,
     )
-    return Parts(entry, backend_module, device, model, optimizer, scheduler)
+    return Parts(entry, backend_module, device, model, optimizer, scheduler, options)
 
 
 def load_run_data(cfg: DictConfig):
@@ -137,17 +134,20 @@ def make_backend(
     augment_rng: np.random.Generator | None = None,  # needed when data.augment is not none
 ):
     """The loop's backend: the model, optimizer and schedule with the data in place."""
-    options = BackendOptions(
+    options = dataclasses.replace(parts.options, augment_rng=augment_rng)
+    return parts.backend_module.Backend(
+        parts.model, parts.optimizer, parts.scheduler, data, options
+    )
+
+
+def backend_options(cfg: DictConfig) -> BackendOptions:
+    """The run's BackendOptions, on the CPU until build_parts resolves the device."""
+    return BackendOptions(
         batch_size=cfg.batch_size,
         eval_batch_size=cfg.eval_batch_size,
         augment=cfg.data.augment,
-        augment_rng=augment_rng,
-        device=parts.device,
         precision=cfg.precision,
         label_smoothing=cfg.label_smoothing,
         compile=cfg.compile,
         channels_last=cfg.channels_last,
-    )
-    return parts.backend_module.Backend(
-        parts.model, parts.optimizer, parts.scheduler, data, options
     )

@@ -16,8 +16,6 @@ OTHER_MODEL = "dlexp.models.torch_mlp:MLP"  # a module:factory model: no model.n
 BROKEN = {
     "checkpoint.every": (["checkpoint.every=-1"],
                          "checkpoint.every must be >= 0 (or null), got -1"),
-    "label_smoothing": (["model=torch_mlp", "label_smoothing=1.0"],
-                        "label_smoothing must be in [0, 1), got 1.0"),
     "a test metric": (["optimized_metric=test/accuracy"],
                       "optimized_metric test/accuracy is a test metric: test data is reported, "
                       "never optimised; use val/accuracy"),

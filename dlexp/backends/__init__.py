@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from dlexp.data.augment import AUGMENT_MODES
+from dlexp.errors import ConfigError, closest
+
 
 @dataclass(frozen=True)
 class BackendOptions:
@@ -28,3 +31,13 @@ class BackendOptions:
     label_smoothing: float = 0.0  # torch: the training loss's smoothing
     compile: bool = False  # torch: torch.compile the train step
     channels_last: bool = False  # torch: NHWC memory for the ConvNet
+
+    def __post_init__(self):
+        """The ranges of the keys only the backends read (LoopSchedule checks the batch sizes)."""
+        if self.augment not in AUGMENT_MODES:
+            raise ConfigError(
+                f"data.augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}"
+                f"{closest(self.augment, AUGMENT_MODES)}"
+            )
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")

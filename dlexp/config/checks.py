@@ -74,8 +74,6 @@ def check_config(cfg: DictConfig, entry: ModelEntry) -> None:
     """Validate the rules that span groups: the model's backend against device, norm and metric."""
     every = cfg.checkpoint.every
     _require(every is None or every >= 0, f"checkpoint.every must be >= 0 (or null), got {every}")
-    smoothing = cfg.label_smoothing
-    _require(0 <= smoothing < 1, f"label_smoothing must be in [0, 1), got {smoothing}")
     _check_metric(cfg)
     _check_backend(cfg, entry)
     check_logger_config(cfg)
