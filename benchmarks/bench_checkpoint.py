@@ -1,10 +1,14 @@
-"""What checkpoints cost: one save of each model's whole state, and a whole run with and without.
+"""What checkpoints cost: writing and loading each model's whole state in today's format
+(`last.safetensors`) against the format before (`last.ckpt`), and a whole run with and without.
 
-Usage: DLEXP_DATA=... python benchmarks/bench_checkpoint.py [--repeats 5] [--runs 3]
+Usage: DLEXP_DATA=... python benchmarks/bench_checkpoint.py [--repeats 7] [--runs 3]
 
-- save: `save_run_state` of the seed NumPy MLP (SGD) and of the ConvNet (Adam, 9.2 M parameters),
-  median of --repeats, with the file size; the bare reference is np.save / torch.save of the
-  same arrays into memory (serialisation alone: no checksum, no fsync).
+- write / load: the seed NumPy MLP (SGD), the torch MLP (SGD) and the ConvNet (Adam, 9.2 M
+  parameters), one step trained. Write is `save_run_state` (safetensors) against the earlier
+  writer (`save_old_format`, its code as it was: header line, JSON, `np.savez` / `torch.save`,
+  sha256, the same atomic write); load is `load_run_state` of each file into the model (read,
+  checksum, restore). The two formats alternate within each repeat, in turns; medians of
+  --repeats, with the file sizes.
 - run: the default `dlexp-train` (checkpoints at every evaluation, 15 of them, and `best`
   when validation improves) against `checkpoint.every=0` (a single save at the end), in
   interleaved subprocess pairs; the loop's wall time (metrics.json's timing.wall_s).
@@ -13,6 +17,7 @@ Usage: DLEXP_DATA=... python benchmarks/bench_checkpoint.py [--repeats 5] [--run
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import statistics
@@ -23,6 +28,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+STATES = {  # name: overrides
+    "seed NumPy MLP + SGD": [],
+    "torch MLP + SGD (the seed's)": ["model=torch_mlp", "device=cpu"],
+    "ConvNet + Adam": ["model=convnet", "device=cpu", "batch_size=8"],
+}
 
 
 def build(overrides: list[str]):
@@ -39,31 +50,66 @@ def build(overrides: list[str]):
     return backend, sampler
 
 
-def time_saves(name: str, overrides: list[str], repeats: int) -> dict:
-    from dlexp.run.checkpoint_file import backend_state, save_run_state
+def save_old_format(path: Path, backend, sampler) -> None:
+    """save_run_state as dlexp wrote it before safetensors (format version 1)."""
+    from dlexp.run.checkpoint_file import backend_state, write_atomically
+    from dlexp.run.state_tree import array_layout
+
+    arrays, meta = backend_state(backend, sampler)
+    layout = array_layout(arrays)
+    meta = {
+        **meta, "loop": {}, "format_version": 1,
+        "shapes": {k: shape for k, (shape, _) in layout.items()},
+        "dtypes": {k: dtype for k, (_, dtype) in layout.items()},
+        "numpy_arrays": [k for k, a in arrays.items() if isinstance(a, np.ndarray)],
+    }  # fmt: skip
+    buffer = io.BytesIO()
+    if meta["backend"] == "numpy":
+        np.savez(buffer, allow_pickle=False, **arrays)
+    else:
+        import torch  # only for the torch states
+
+        tensors = {
+            k: torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a.detach()
+            for k, a in arrays.items()
+        }
+        torch.save(tensors, buffer)
+    payload = buffer.getbuffer()
+    meta_bytes = json.dumps(meta, separators=(",", ":"), default=lambda x: x.item()).encode()
+    digest = hashlib.sha256(meta_bytes)
+    digest.update(payload)
+    header = f"dlexp-checkpoint 1 {digest.hexdigest()} {len(meta_bytes)} {len(payload)}\n"
+    write_atomically(path, (header.encode(), meta_bytes, payload))
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def time_formats(name: str, overrides: list[str], repeats: int) -> dict:
+    """Median write and load seconds of each format, alternating which goes first."""
+    from dlexp.run.checkpoint_file import load_run_state, save_run_state
 
     backend, sampler = build(overrides)
-    arrays, _ = backend_state(backend, sampler)
-    path = Path(tempfile.mkdtemp()) / "last.ckpt"
-    saves, bare = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        save_run_state(path, backend, sampler)
-        saves.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        if backend.kind == "torch":
-            import torch
-
-            torch.save(arrays, io.BytesIO())
-        else:
-            np.savez(io.BytesIO(), **arrays)
-        bare.append(time.perf_counter() - start)
-    return {
-        "state": name,
-        "save_s": statistics.median(saves),
-        "bare_s": statistics.median(bare),
-        "mb": path.stat().st_size / 1e6,
+    folder = Path(tempfile.mkdtemp())
+    files = {"old": folder / "last.ckpt", "new": folder / "last.safetensors"}
+    writers = {
+        "old": lambda: save_old_format(files["old"], backend, sampler),
+        "new": lambda: save_run_state(files["new"], backend, sampler),
     }
+    times = {f"{op}_{fmt}": [] for op in ("write", "load") for fmt in files}
+    for i in range(repeats):
+        order = ("old", "new") if i % 2 == 0 else ("new", "old")
+        for fmt in order:
+            times[f"write_{fmt}"].append(timed(writers[fmt]))
+        for fmt in order:
+            times[f"load_{fmt}"].append(
+                timed(lambda f=files[fmt]: load_run_state(f, backend, sampler))
+            )
+    row = {key: statistics.median(values) for key, values in times.items()}
+    return {"state": name, **row, **{f"mb_{k}": p.stat().st_size / 1e6 for k, p in files.items()}}
 
 
 def time_run(every: str) -> float:
@@ -75,16 +121,22 @@ def time_run(every: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=3, help="0 skips the whole-run pairs")
     args = parser.parse_args()
-    rows = [
-        time_saves("seed NumPy MLP + SGD", [], args.repeats),
-        time_saves("ConvNet + Adam", ["model=convnet", "device=cpu", "batch_size=8"], args.repeats),
-    ]
-    print("| state | save (median) | bare serialisation | file |\n|---|---|---|---|")
+    rows = [time_formats(name, overrides, args.repeats) for name, overrides in STATES.items()]
+    print(
+        f"| state (median of {args.repeats}) | write .ckpt | write .safetensors | load .ckpt "
+        "| load .safetensors | file .ckpt | file .safetensors |\n|---|---|---|---|---|---|---|"
+    )
     for r in rows:
-        print(f"| {r['state']} | {r['save_s']:.3f} s | {r['bare_s']:.3f} s | {r['mb']:.1f} MB |")
+        print(
+            f"| {r['state']} | {r['write_old']:.3f} s | {r['write_new']:.3f} s | "
+            f"{r['load_old']:.3f} s | {r['load_new']:.3f} s | {r['mb_old']:.1f} MB | "
+            f"{r['mb_new']:.1f} MB |"
+        )
+    if args.runs < 1:
+        return
     default, off = [], []
     for _ in range(args.runs):  # interleaved, so that load drifts hit both alike
         default.append(time_run(""))

@@ -3,6 +3,9 @@ them, and what a run wrote, read back."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import signal
 import subprocess
@@ -10,10 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dlexp.build import augment_generator, build_parts, load_run_data, make_backend, seed_generators
 from dlexp.data import BatchSampler
+from dlexp.run.checkpoint_file import load_checkpoint
 
 DLEXP_TRAIN = [sys.executable, "-m", "dlexp"]  # dlexp-train; it registers dlexp's sweepers
 
@@ -58,7 +63,7 @@ def start(args: list[str], ignore_sigint: bool = False) -> subprocess.Popen:
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, run: Path, timeout: float = 120) -> None:
-    last = run / "checkpoints" / "last.ckpt"
+    last = run / "checkpoints" / "last.safetensors"
     deadline = time.monotonic() + timeout
     while not last.exists():
         assert proc.poll() is None, proc.communicate()
@@ -104,3 +109,39 @@ class WritesAMarker:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
+
+
+def write_old_checkpoint(path: Path, arrays: dict, meta: dict) -> None:
+    """A checkpoint in the format before safetensors (version 1, `last.ckpt`), as dlexp wrote it:
+    a header line, the metadata as JSON, then np.savez or torch.save of the arrays."""
+    numpy_arrays = [k for k, a in arrays.items() if isinstance(a, np.ndarray)]
+    meta = {
+        **meta, "format_version": 1,
+        "shapes": {k: list(a.shape) for k, a in arrays.items()},
+        "dtypes": {k: str(a.dtype).removeprefix("torch.") for k, a in arrays.items()},
+        "numpy_arrays": numpy_arrays,
+    }  # fmt: skip
+    buffer = io.BytesIO()
+    if meta["backend"] == "numpy":
+        np.savez(buffer, allow_pickle=False, **arrays)
+    else:
+        import torch  # only for a torch run's state
+
+        tensors = {
+            k: torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a.detach()
+            for k, a in arrays.items()
+        }
+        torch.save(tensors, buffer)
+    payload = buffer.getvalue()
+    meta_bytes = json.dumps(meta, separators=(",", ":"), default=lambda x: x.item()).encode()
+    digest = hashlib.sha256(meta_bytes + payload).hexdigest()
+    header = f"dlexp-checkpoint 1 {digest} {len(meta_bytes)} {len(payload)}\n".encode()
+    path.write_bytes(header + meta_bytes + payload)
+
+
+def downgrade_checkpoints(run: Path) -> None:
+    """Rewrite a run's checkpoints in the format before safetensors (`last.ckpt`, `best.ckpt`),
+    as a run of an older dlexp left them."""
+    for path in (run / "checkpoints").glob("*.safetensors"):
+        write_old_checkpoint(path.with_suffix(".ckpt"), *load_checkpoint(path))
+        path.unlink()

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from dlexp.evaluate import main
+from tests.runs import downgrade_checkpoints
 
 
 def train_run(tiny_cifar, run, *overrides):
@@ -34,9 +35,21 @@ def test_eval_of_the_last_checkpoint_equals_the_runs_final_metrics(tiny_cifar, t
         }
 
 
+def test_eval_of_a_run_in_the_old_checkpoint_format(tiny_cifar, tmp_path):
+    """A run of an older dlexp: `last.ckpt`, not `last.safetensors`."""
+    run = tmp_path / "run"
+    train_run(tiny_cifar, run, "model=torch_mlp", "max_steps=6", "eval_freq=3", "device=cpu")
+    final = json.loads((run / "metrics.json").read_text())["final"]
+    downgrade_checkpoints(run)
+    main([str(run), "split=test", "device=cpu"])
+    record = json.loads((run / "eval" / "last_test.json").read_text())
+    assert record["checkpoint"] == str(run / "checkpoints" / "last.ckpt") and record["step"] == 6
+    assert record["metrics"]["test/accuracy"] == final["test/accuracy"]
+
+
 def test_eval_refuses_a_bad_checkpoint_in_one_line(tiny_cifar, tmp_path):
     train_run(tiny_cifar, tmp_path / "run", "max_steps=5")
-    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    last = tmp_path / "run" / "checkpoints" / "last.safetensors"
     last.write_bytes(last.read_bytes()[:-100])  # truncated
     proc = subprocess.run(
         [sys.executable, "-m", "dlexp.evaluate", str(last)], capture_output=True, text=True

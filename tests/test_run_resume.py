@@ -15,7 +15,14 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dlexp.run.checkpoint_file import load_checkpoint
-from tests.runs import DLEXP_TRAIN, WritesAMarker, start, tiny_command, wait_for_checkpoint
+from tests.runs import (
+    DLEXP_TRAIN,
+    WritesAMarker,
+    downgrade_checkpoints,
+    start,
+    tiny_command,
+    wait_for_checkpoint,
+)
 
 TORCH = ["device=cpu", "deterministic=true"]
 CASES = {  # name: overrides (evaluation, and so a checkpoint, every 20 steps)
@@ -27,7 +34,7 @@ CASES = {  # name: overrides (evaluation, and so a checkpoint, every 20 steps)
 
 
 def model_arrays(run: Path) -> dict:
-    arrays, _ = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    arrays, _ = load_checkpoint(run / "checkpoints" / "last.safetensors")
     return {k: np.asarray(v) for k, v in arrays.items() if k.startswith("backend/model/")}
 
 
@@ -82,6 +89,29 @@ def test_sigkill_then_resume_equals_the_run_left_alone(tiny_cifar, tmp_path, nam
     ).read_text().replace(str(reference), str(killed))
 
 
+def test_a_run_killed_under_the_old_checkpoint_format_resumes(tiny_cifar, tmp_path):
+    """A run folder with only `last.ckpt` (and `best.ckpt`), as an older dlexp left it."""
+    overrides = [*CASES["numpy_mlp-sgd"], "max_steps=300"]
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    subprocess.run(tiny_command(tiny_cifar, reference, *overrides), check=True, capture_output=True)
+    proc = start(tiny_command(tiny_cifar, killed, *overrides))
+    wait_for_checkpoint(proc, killed)
+    proc.kill()
+    proc.communicate()
+    downgrade_checkpoints(killed)
+    old_last = (killed / "checkpoints" / "last.ckpt").read_bytes()
+    resumed = subprocess.run(
+        [*DLEXP_TRAIN, f"resume={killed}", "progress=false"], capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert comparable(killed) == comparable(reference)
+    expected, got = model_arrays(reference), model_arrays(killed)  # the new files from then on
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert np.array_equal(expected[key], got[key]), key
+    assert (killed / "checkpoints" / "last.ckpt").read_bytes() == old_last  # never overwritten
+
+
 @pytest.mark.parametrize(
     ("sig", "status", "ignore_sigint"),
     [(signal.SIGINT, 130, False), (signal.SIGINT, 130, True), (signal.SIGTERM, 143, False),
@@ -104,7 +134,7 @@ def test_a_stop_signal_checkpoints_and_says_how_to_resume(
         f"dlexp-train: stopped by {name} at step {record['steps']}; "
         f"resume with: dlexp-train resume={run}"
     )
-    _, meta = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    _, meta = load_checkpoint(run / "checkpoints" / "last.safetensors")
     assert meta["loop"]["step"] == record["steps"]  # the step it stopped at was checkpointed
 
 
@@ -173,7 +203,7 @@ def test_a_bad_checkpoint_is_one_line_and_leaves_the_run_folder_alone(tiny_cifar
             check=True,
             capture_output=True,
         )
-    last = run / "checkpoints" / "last.ckpt"
+    last = run / "checkpoints" / "last.safetensors"
     good = last.read_bytes()
     flipped = bytearray(good)
     flipped[-10] ^= 0xFF
@@ -181,7 +211,7 @@ def test_a_bad_checkpoint_is_one_line_and_leaves_the_run_folder_alone(tiny_cifar
     bad_files = {
         "truncated": good[: len(good) // 2],
         "checksum": bytes(flipped),
-        "another model": (other / "checkpoints" / "last.ckpt").read_bytes(),
+        "another model": (other / "checkpoints" / "last.safetensors").read_bytes(),
         "pickle": pickle.dumps(WritesAMarker(marker)),
     }
     for name, content in bad_files.items():
@@ -202,7 +232,7 @@ def test_an_extended_run_stays_extended_on_its_next_resume(tiny_cifar, tmp_path)
     subprocess.run(tiny_command(tiny_cifar, run, "max_steps=40"), check=True, capture_output=True)
     resume = [*DLEXP_TRAIN, f"resume={run}", "progress=false"]
     subprocess.run([*resume, "max_steps=60"], check=True, capture_output=True)
-    _, meta = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    _, meta = load_checkpoint(run / "checkpoints" / "last.safetensors")
     assert meta["loop"]["step"] == meta["loop"]["max_steps"] == 60
     again = subprocess.run(resume, capture_output=True, text=True)
     assert again.returncode == 2

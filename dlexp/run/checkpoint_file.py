@@ -1,120 +1,49 @@
-"""Checkpoint files: a run's whole state as named arrays plus JSON; atomic, checksummed, no pickle.
+"""Checkpoint files: a run's whole state as one safetensors file; atomic, checksummed, no pickle.
 
-A file is one ASCII header line, the metadata as JSON, then the payload:
+The arrays are the file's tensors, named by their place in the state (`backend/model/...`). The
+rest of the state goes in the file's metadata, a dict of strings, so any safetensors reader
+opens a checkpoint (docs/runs.md):
 
-    dlexp-checkpoint <version> <sha256 of metadata+payload> <metadata bytes> <payload bytes>\\n
+    format          "dlexp-checkpoint"
+    format_version  "2"
+    meta            JSON: backend, state (the tree that names the arrays), loop, shapes, dtypes
+    sha256          of `meta` (its UTF-8 bytes), then of each array's bytes (C order, little
+                    endian) in the order meta["shapes"] lists them
 
-The payload, `np.savez` (NumPy runs) or `torch.save` of a dict of tensors (torch runs), is parsed
-only after the checksum matched, with pickle off: loading never runs code from the file.
+safetensors parses without pickle, and the checksum is compared before anything is restored.
+Files in the earlier format (`last.ckpt`) still load (dlexp.run.legacy_checkpoint).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import os
 import random
-import sys
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import safetensors.numpy
+from safetensors import SafetensorError
 
 from dlexp.errors import DlexpError
+from dlexp.run import legacy_checkpoint
+from dlexp.run.atomic_write import atomic_path
+from dlexp.run.atomic_write import write_atomically as write_atomically  # metrics.json's import
+from dlexp.run.state_tree import array_layout, first_mismatch, flatten_state, unflatten_state
 
-FORMAT_VERSION = 1
-MAGIC = b"dlexp-checkpoint "
+FORMAT, FORMAT_VERSION = "dlexp-checkpoint", 2
 BACKENDS = ("numpy", "torch")
-MAX_HEADER = 256  # bytes; the header line is ~110
-_MARKERS = ("__array__", "__scalar__", "__tuple__", "__int__", "__int_keys__")
-_EXACT_INT = 2**53  # beyond this a JSON reader other than Python's may round an int
+MAX_HEADER = 100_000_000  # bytes: safetensors' own limit; a state's header is ~20 kB
 
 
 class CheckpointError(DlexpError):
     """A checkpoint that is missing, damaged, not ours, or not this run's."""
 
 
-def _is_array(obj) -> bool:
-    torch = sys.modules.get("torch")  # never imported here for a NumPy run
-    return isinstance(obj, np.ndarray) or (torch is not None and isinstance(obj, torch.Tensor))
-
-
-def flatten_state(state: dict) -> tuple[dict, dict]:
-    """Nested state -> ({"a/b/c": array}, a JSON-able tree that names those arrays)."""
-    arrays: dict = {}
-    return arrays, _encode(state, "", arrays)
-
-
-def _encode(obj, path: str, arrays: dict):
-    def child(key) -> str:
-        return f"{path}/{key}" if path else str(key)
-
-    if _is_array(obj) or isinstance(obj, np.generic):  # a NumPy scalar keeps its dtype as 0-d
-        if path in arrays:
-            raise ValueError(f"two state entries are both named {path!r}")
-        arrays[path] = np.asarray(obj) if isinstance(obj, np.generic) else obj
-        return {"__scalar__" if isinstance(obj, np.generic) else "__array__": path}
-    if isinstance(obj, dict):
-        if all(isinstance(k, str) and k not in _MARKERS for k in obj):
-            return {k: _encode(v, child(k), arrays) for k, v in obj.items()}
-        if all(isinstance(k, int) and not isinstance(k, bool) for k in obj):  # torch.optim
-            return {"__int_keys__": {str(k): _encode(v, child(k), arrays) for k, v in obj.items()}}
-        raise TypeError(f"state dict at {path!r} has keys a checkpoint cannot store")
-    if isinstance(obj, (list, tuple)):
-        items = [_encode(v, child(i), arrays) for i, v in enumerate(obj)]
-        return {"__tuple__": items} if isinstance(obj, tuple) else items
-    if isinstance(obj, int) and not isinstance(obj, bool) and abs(obj) > _EXACT_INT:
-        return {"__int__": str(obj)}  # PCG64's 128-bit state, as a decimal string
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"a checkpoint cannot store a {type(obj).__name__} (at {path!r})")
-
-
-def unflatten_state(tree, arrays: dict):
-    """The inverse of flatten_state."""
-    if isinstance(tree, list):
-        return [unflatten_state(v, arrays) for v in tree]
-    if not isinstance(tree, dict):
-        return tree
-    if len(tree) == 1 and next(iter(tree)) in _MARKERS:
-        [(marker, value)] = tree.items()
-        if marker == "__array__":
-            return arrays[value]
-        if marker == "__scalar__":
-            return arrays[value][()]
-        if marker == "__tuple__":
-            return tuple(unflatten_state(v, arrays) for v in value)
-        if marker == "__int__":
-            return int(value)
-        return {int(k): unflatten_state(v, arrays) for k, v in value.items()}
-    return {k: unflatten_state(v, arrays) for k, v in tree.items()}
-
-
-def array_layout(arrays: dict) -> dict[str, list]:
-    """{name: [shape, dtype name]} for NumPy arrays and torch tensors alike."""
-    return {k: [list(a.shape), str(a.dtype).removeprefix("torch.")] for k, a in arrays.items()}
-
-
-def _numpy_payload(arrays: dict) -> memoryview:
-    if not all(isinstance(a, np.ndarray) for a in arrays.values()):
-        raise TypeError("a NumPy checkpoint holds NumPy arrays only")
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **arrays)
-    return buffer.getbuffer()
-
-
-def _torch_payload(arrays: dict) -> memoryview:
-    import torch  # torch: never loaded by NumPy runs
-
-    tensors = {
-        k: torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a.detach()
-        for k, a in arrays.items()
-    }
-    buffer = io.BytesIO()
-    torch.save(tensors, buffer)
-    return buffer.getbuffer()
+def _fail(path: Path, why: str) -> CheckpointError:
+    return CheckpointError(f"checkpoint {path}: {why}")
 
 
 def _plain_scalar(obj):
@@ -124,128 +53,194 @@ def _plain_scalar(obj):
     raise TypeError(f"a checkpoint's metadata cannot hold a {type(obj).__name__}")
 
 
+def _byte_view(array) -> np.ndarray:
+    """A C-contiguous array's or CPU tensor's bytes as flat uint8, without a copy."""
+    if isinstance(array, np.ndarray):
+        return array.reshape(-1).view(np.uint8)
+    import torch  # a tensor: torch is loaded already
+
+    return array.reshape(-1).view(torch.uint8).numpy()  # also bfloat16, which NumPy lacks
+
+
+def _c_order(array: np.ndarray) -> np.ndarray:
+    """The array itself when C-contiguous, else a C-order copy (0-d stays 0-d)."""
+    return array if array.flags.c_contiguous else array.copy(order="C")
+
+
+def checksum(meta_json: str, arrays: list) -> str:
+    """sha256 of the meta JSON, then of each array's bytes, in the order given."""
+    digest = hashlib.sha256(meta_json.encode())
+    for array in arrays:
+        digest.update(_byte_view(array))
+    return digest.hexdigest()
+
+
+def _numpy_file(arrays: dict) -> tuple[dict, Callable]:
+    """(arrays as stored, their writer) for a NumPy run: torch is never imported."""
+    if not all(isinstance(a, np.ndarray) for a in arrays.values()):
+        raise TypeError("a NumPy checkpoint holds NumPy arrays only")
+    # safetensors writes an array's memory as it lies: a transposed weight must be made C order
+    return {k: _c_order(a) for k, a in arrays.items()}, safetensors.numpy.save_file
+
+
+def _torch_file(arrays: dict) -> tuple[dict, Callable]:
+    """(tensors as stored: CPU, contiguous, no two sharing memory, and their writer)."""
+    import torch  # torch: never loaded by NumPy runs
+    from safetensors.torch import save_file  # (as torch)
+
+    tensors, storages = {}, set()
+    for key, a in arrays.items():
+        t = torch.from_numpy(_c_order(a)) if isinstance(a, np.ndarray) else a
+        t = t.detach().to("cpu").contiguous()
+        if t.numel() and t.untyped_storage().data_ptr() in storages:
+            t = t.clone()  # tied weights: safetensors refuses tensors that share memory
+        storages.add(t.untyped_storage().data_ptr())
+        tensors[key] = t
+    return tensors, save_file
+
+
 def save_checkpoint(path: str | Path, arrays: dict, meta: dict) -> Path:
-    """Write arrays + meta (meta["backend"] picks the payload format) atomically to `path`."""
+    """Write arrays + meta (meta["backend"] picks NumPy or torch tensors) atomically to `path`."""
     path = Path(path)
     if meta.get("backend") not in BACKENDS:
         raise ValueError(f"meta['backend'] must be one of {BACKENDS}, got {meta.get('backend')!r}")
-    numpy_arrays = [k for k, a in arrays.items() if isinstance(a, np.ndarray)]
     layout = array_layout(arrays)
     meta = {
         **meta,
         "format_version": FORMAT_VERSION,
-        "shapes": {k: shape for k, (shape, _) in layout.items()},  # for the caller's checks
+        "shapes": {k: shape for k, (shape, _) in layout.items()},  # what the checksum covers
         "dtypes": {k: dtype for k, (_, dtype) in layout.items()},
-        "numpy_arrays": numpy_arrays,  # a torch file stores these as tensors
+        "numpy_arrays": [k for k, a in arrays.items() if isinstance(a, np.ndarray)],
     }
-    payload = (_numpy_payload if meta["backend"] == "numpy" else _torch_payload)(arrays)
-    meta_bytes = json.dumps(meta, separators=(",", ":"), default=_plain_scalar).encode()
-    digest = hashlib.sha256(meta_bytes)
-    digest.update(payload)
-    header = f"{MAGIC.decode()}{FORMAT_VERSION} {digest.hexdigest()} {len(meta_bytes)} "
-    header += f"{len(payload)}\n"
-    write_atomically(path, (header.encode(), meta_bytes, payload))
+    stored, write = (_numpy_file if meta["backend"] == "numpy" else _torch_file)(arrays)
+    meta_json = json.dumps(meta, separators=(",", ":"), default=_plain_scalar)
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "meta": meta_json,
+        "sha256": checksum(meta_json, list(stored.values())),
+    }
+    with atomic_path(path) as tmp:
+        write(stored, tmp, metadata=metadata)
     return path
 
 
-def write_atomically(path: Path, parts) -> None:
-    """Temp file in the same folder, fsync, rename over `path`, fsync the folder."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _read_metadata(path: Path) -> dict:
+    """The safetensors header's metadata, once the file's size matches its header."""
+    with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        prefix = f.read(8)  # the header's length, little endian
+        length = int.from_bytes(prefix, "little")
+        first = f.read(1)  # a safetensors header is a JSON object
+        if len(prefix) == 8 and (first not in (b"", b"{") or not 2 <= length <= MAX_HEADER):
+            raise _fail(path, "not a dlexp checkpoint (not a safetensors file)")
+        header = first + f.read(length - 1) if first else b""
+    if len(prefix) < 8 or len(header) < length:
+        raise _fail(path, "truncated inside its header")
     try:
-        with os.fdopen(fd, "wb") as f:
-            for part in parts:
-                f.write(part)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide checkpoints from a shared group
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # no directory fds on Windows; the rename still stands
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        entries = json.loads(header)
+        metadata = entries.pop("__metadata__", None)
+        expected = 8 + length + max((e["data_offsets"][1] for e in entries.values()), default=0)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        raise _fail(path, "corrupt (its safetensors header does not parse)") from None
+    if size != expected:
+        got = f"{size} of {expected} bytes"
+        raise _fail(path, f"truncated ({got})" if size < expected else f"too long ({got})")
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise _fail(path, "not a dlexp checkpoint (a safetensors file without dlexp's metadata)")
+    return metadata
 
 
-def _read_verified(path: Path) -> tuple[dict, memoryview]:
-    """Header, size and checksum checked, metadata parsed; the payload is not yet touched."""
-
-    def fail(why: str) -> CheckpointError:
-        return CheckpointError(f"checkpoint {path}: {why}")
-
-    if not path.is_file():
-        raise fail("no such file" if not path.exists() else "not a file")
-    data = memoryview(path.read_bytes())
-    head = bytes(data[:MAX_HEADER])
-    if not head.startswith(MAGIC):
-        if MAGIC.startswith(head):  # empty, or cut inside the magic word
-            raise fail("truncated inside its header")
-        raise fail("not a dlexp checkpoint (no dlexp-checkpoint header)")
-    end = head.find(b"\n")
-    if end < 0:
-        raise fail("truncated inside its header" if len(data) < MAX_HEADER else "bad header")
-    fields = head[len(MAGIC) : end].split()
-    if len(fields) != 4 or not all(f.isdigit() for f in (fields[0], fields[2], fields[3])):
-        raise fail("not a dlexp checkpoint (malformed header)")
-    version, meta_len, payload_len = int(fields[0]), int(fields[2]), int(fields[3])
-    digest = fields[1].decode("ascii", "replace")
-    if version != FORMAT_VERSION:
-        raise fail(f"format version {version}; this dlexp reads version {FORMAT_VERSION}")
-    body = data[end + 1 :]
-    if len(body) != meta_len + payload_len:
-        got = f"{len(body)} of {meta_len + payload_len} bytes after the header"
-        raise fail(
-            f"truncated ({got})" if len(body) < meta_len + payload_len else f"too long ({got})"
-        )
-    if hashlib.sha256(body).hexdigest() != digest:
-        raise fail("checksum mismatch (the file is corrupt)")
+def _read_meta(path: Path, metadata: dict) -> dict:
+    """The run's meta from the file's metadata, in a format version this dlexp reads."""
+    version = metadata.get("format_version")
+    if version is None:
+        raise _fail(path, "corrupt (no format version in its metadata)")
+    if version != str(FORMAT_VERSION):
+        raise _fail(path, f"format version {version}; this dlexp reads versions 1 and 2")
     try:
-        meta = json.loads(bytes(body[:meta_len]))
-    except ValueError:
-        raise fail("unreadable metadata") from None
-    if not isinstance(meta, dict) or meta.get("backend") not in BACKENDS:
-        raise fail("not a dlexp checkpoint (no backend in its metadata)")
-    return meta, body[meta_len:]
+        meta = json.loads(metadata["meta"])
+    except (KeyError, TypeError, ValueError):
+        raise _fail(path, "corrupt (unreadable metadata)") from None
+    if not isinstance(meta, dict):
+        raise _fail(path, "corrupt (unreadable metadata)")
+    return meta
+
+
+def _read_arrays(path: Path, meta: dict) -> dict:
+    """The file's tensors: NumPy arrays for a NumPy run, torch tensors (on the CPU) for torch."""
+    try:
+        if meta["backend"] == "numpy":
+            return safetensors.numpy.load_file(path)
+        from safetensors.torch import load_file  # loads torch: only a torch run's file needs it
+
+        numpy_arrays = set(meta.get("numpy_arrays", ()))  # stored as tensors, given as NumPy
+        return {
+            k: t.numpy() if k in numpy_arrays else t
+            for k, t in load_file(path, device="cpu").items()
+        }
+    except (SafetensorError, OSError, RuntimeError, KeyError, TypeError, ValueError) as err:
+        msg = " ".join(str(err).split())[:200]
+        raise _fail(path, f"unreadable arrays ({msg})") from None
+
+
+def _verified_order(path: Path, arrays: dict, meta: dict) -> list[str]:
+    """The arrays' names in the checksum's order, once their shapes and dtypes match the meta
+    (which the checksum covers; the safetensors header it does not)."""
+    try:
+        saved = {k: [shape, meta["dtypes"][k]] for k, shape in meta["shapes"].items()}
+    except (AttributeError, KeyError, TypeError):
+        raise _fail(path, "corrupt (its metadata lists no arrays)") from None
+    if array_layout(arrays) != saved:
+        raise _fail(path, "its arrays disagree with its metadata")
+    return list(saved)
 
 
 def load_checkpoint(path: str | Path, backend: str | None = None) -> tuple[dict, dict]:
-    """(arrays, meta) from a save_checkpoint file; any fault is one CheckpointError line."""
+    """(arrays, meta) from a checkpoint file of either format; any fault is one line."""
     path = Path(path)
-    meta, payload = _read_verified(path)
-    if backend is not None and meta["backend"] != backend:
-        kind = meta["backend"]
-        raise CheckpointError(f"checkpoint {path}: a {kind} checkpoint; this run uses {backend}")
+    if not path.is_file():
+        raise _fail(path, "no such file" if not path.exists() else "not a file")
     try:
-        if meta["backend"] == "numpy":
-            with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        else:
-            import torch  # (as _torch_payload)
-
-            arrays = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
-            numpy_arrays = set(meta.get("numpy_arrays", ()))
-            arrays = {k: a.numpy() if k in numpy_arrays else a for k, a in arrays.items()}
-    except Exception as err:  # a forged payload with a matching checksum, or a bug
-        msg = " ".join(str(err).split())[:200]
-        raise CheckpointError(f"checkpoint {path}: unreadable payload ({msg})") from None
-    if sorted(arrays) != sorted(meta.get("shapes", {})):
-        raise CheckpointError(f"checkpoint {path}: its arrays disagree with its metadata")
+        with path.open("rb") as f:
+            legacy = f.read(len(legacy_checkpoint.MAGIC)) == legacy_checkpoint.MAGIC
+        if legacy:
+            return _load_legacy(path, backend)
+        metadata = _read_metadata(path)
+    except OSError as err:  # e.g. no permission to read it
+        raise _fail(path, f"cannot be read ({err.strerror})") from None
+    meta = _read_meta(path, metadata)
+    _check_backend(path, meta, backend)
+    arrays = _read_arrays(path, meta)
+    order = _verified_order(path, arrays, meta)
+    if checksum(metadata["meta"], [arrays[k] for k in order]) != metadata.get("sha256"):
+        raise _fail(path, "checksum mismatch (the file is corrupt)")
     return arrays, meta
 
 
-def first_mismatch(saved: dict, current: dict, prefix: str = "") -> str | None:
-    """The first key under `prefix` whose [shape, dtype] differ, in the current run's order."""
-    for key, layout in current.items():
-        if key.startswith(prefix) and saved.get(key) != layout:
-            if key not in saved:
-                return f"{key} is missing from the checkpoint"
-            return f"{key} is {saved[key]} in the checkpoint, {layout} in this run"
-    extra = [k for k in saved if k.startswith(prefix) and k not in current]
-    return f"{extra[0]} is in the checkpoint but not in this run" if extra else None
+def _check_backend(path: Path, meta: dict, backend: str | None) -> None:
+    """Before any array is read: a NumPy run never loads torch to refuse a torch file."""
+    if meta.get("backend") not in BACKENDS:
+        raise _fail(path, "not a dlexp checkpoint (no backend in its metadata)")
+    if backend is not None and meta["backend"] != backend:
+        raise _fail(path, f"a {meta['backend']} checkpoint; this run uses {backend}")
+
+
+def _load_legacy(path: Path, backend: str | None) -> tuple[dict, dict]:
+    """(arrays, meta) of a file in the format before safetensors (`last.ckpt`)."""
+    try:
+        meta, payload = legacy_checkpoint.read_verified(memoryview(path.read_bytes()))
+    except ValueError as err:
+        raise _fail(path, str(err)) from None
+    _check_backend(path, meta, backend)
+    try:
+        arrays = legacy_checkpoint.payload_arrays(meta, payload)
+    except Exception as err:  # a forged payload with a matching checksum, or a bug
+        msg = " ".join(str(err).split())[:200]
+        raise _fail(path, f"unreadable payload ({msg})") from None
+    if sorted(arrays) != sorted(meta.get("shapes", {})):
+        raise _fail(path, "its arrays disagree with its metadata")
+    return arrays, meta
 
 
 def backend_state(backend, sampler, generators: dict | None = None) -> tuple[dict, dict]:

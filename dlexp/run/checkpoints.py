@@ -1,6 +1,6 @@
 """A run's checkpoints, `last` and `best` in <run>/checkpoints/: written by the loop, read back.
 
-The file format (atomic, checksummed, no pickle) is dlexp.run.checkpoint_file's; this module
+The file format (safetensors, atomic, checksummed) is dlexp.run.checkpoint_file's; this module
 decides when to write, and what of the loop goes with the backend's state.
 """
 
@@ -12,11 +12,21 @@ from pathlib import Path
 from dlexp.loop import FitResult
 from dlexp.run.checkpoint_file import load_run_state, save_run_state, write_atomically
 
-LAST, BEST = "last.ckpt", "best.ckpt"
+LAST, BEST = "last.safetensors", "best.safetensors"
+LEGACY_NAMES = {LAST: "last.ckpt", BEST: "best.ckpt"}  # before safetensors; older runs still load
 
 
 def checkpoint_folder(run_dir: Path) -> Path:
     return run_dir / "checkpoints"
+
+
+def find_checkpoint(run_dir: Path, name: str = LAST) -> Path | None:
+    """<run>/checkpoints/<name> (LAST or BEST), else the same under its name before safetensors
+    (a run from an older dlexp); None when the run has neither."""
+    for candidate in (name, LEGACY_NAMES.get(name)):
+        if candidate and (checkpoint_folder(run_dir) / candidate).is_file():
+            return checkpoint_folder(run_dir) / candidate
+    return None
 
 
 class RunCheckpoints:

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from dlexp.errors import ConfigError
 from dlexp.overrides import configures_hydra, override_key
 from dlexp.run.checkpoint_file import load_checkpoint
-from dlexp.run.checkpoints import LAST, checkpoint_folder
+from dlexp.run.checkpoints import LAST, checkpoint_folder, find_checkpoint
 from dlexp.run.folder import read_overrides
 
 RESUMABLE_KEYS = ("max_steps", "device", "progress", "log_freq")  # nothing the math depends on
@@ -54,9 +54,11 @@ def checkpoint_to_resume(target: str | Path) -> Path:
     """The checkpoint file that `resume=` names, or a one-line refusal."""
     path = Path(target).expanduser()
     if path.is_dir():
-        path = checkpoint_folder(path) / LAST
-        if not path.is_file():
-            raise ConfigError(f"resume: {target} has no checkpoint ({path} does not exist)")
+        found = find_checkpoint(path, LAST)
+        if found is None:
+            missing = checkpoint_folder(path) / LAST
+            raise ConfigError(f"resume: {target} has no checkpoint ({missing} does not exist)")
+        path = found
     elif not path.is_file():
         raise ConfigError(f"resume: {target} is neither a run folder nor a checkpoint file")
     return path
