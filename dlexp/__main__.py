@@ -1,5 +1,5 @@
 """`python -m dlexp [overrides]` is `dlexp-train [overrides]`."""
 
-from dlexp.train import main
+from dlexp.training import main
 
 main()

@@ -14,7 +14,7 @@ from dlexp.build import augment_generator
 from dlexp.data import BatchSampler
 from dlexp.data.augment import augment_batch, draw_augment
 from dlexp.numpy_nn import softmax_cross_entropy
-from dlexp.train import train
+from dlexp.training import train
 from tests.runs import build_run
 
 

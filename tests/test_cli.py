@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import dlexp
-from dlexp.train import main
+from dlexp.training import main
 
 CLOSED_PORT_URL = "http://127.0.0.1:9/cifar-10-python.tar.gz"  # port 9 (discard): refused
 

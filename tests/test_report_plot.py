@@ -20,7 +20,7 @@ from dlexp.report.plot import (
     run_labels,
     shared_overrides,
 )
-from dlexp.train import train
+from dlexp.training import train
 
 SHARED = ["model=torch_mlp", "max_steps=40", "data.root=/somewhere", "progress=false"]
 

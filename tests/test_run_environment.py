@@ -16,7 +16,7 @@ from dlexp.report.collect import read_run
 from dlexp.report.sections import environment_table
 from dlexp.run.environment import git_state, read_environment, still_running, write_environment
 from dlexp.run.record import read_job_record
-from dlexp.train import train
+from dlexp.training import train
 
 
 def git(folder, *args: str) -> str:

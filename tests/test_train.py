@@ -8,13 +8,13 @@ import json
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from dlexp.train import train
+from dlexp.training import train
 from tests.runs import read_scalars
 
 
 def test_twenty_step_run_logs_and_returns_metric(tiny_cfg, tmp_path):
     cfg = tiny_cfg("max_steps=20", "eval_freq=7", "log_freq=5")
-    returned = train(cfg)
+    returned = train(cfg).objective
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
     scalars = read_scalars(run)
@@ -85,8 +85,8 @@ def test_hparams_sit_in_the_runs_own_event_file(tiny_cfg, tmp_path):
 
     train(tiny_cfg("max_steps=4", "optim.lr=0.01"))
     run = tmp_path / "run"
-    # no hparams sub-folder: TensorBoard would list it as a run of its own
-    assert [p.name for p in run.iterdir() if p.is_dir()] == ["checkpoints"]
+    # no hparams sub-folder: TensorBoard would list it as a run of its own (.hydra: the config)
+    assert sorted(p.name for p in run.iterdir() if p.is_dir()) == [".hydra", "checkpoints"]
     acc = EventAccumulator(str(run))
     acc.Reload()
     content = acc.PluginTagToContent("hparams")
@@ -101,7 +101,7 @@ def test_hparams_sit_in_the_runs_own_event_file(tiny_cfg, tmp_path):
 
 def test_no_validation_split_trains_on_everything(tiny_cfg, tmp_path):
     cfg = tiny_cfg("data.validation_size=0", "optimized_metric=train/accuracy", "max_steps=3")
-    returned = train(cfg)
+    returned = train(cfg).objective
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "val/accuracy" not in metrics["final"] and "test/accuracy" in metrics["final"]
     assert metrics["best"] == {}  # nothing to select on without validation data
@@ -109,14 +109,14 @@ def test_no_validation_split_trains_on_everything(tiny_cfg, tmp_path):
 
 
 def test_empty_hidden_list_is_a_linear_classifier(tiny_cfg):
-    assert 0 <= train(tiny_cfg("model.n_hidden=[]", "max_steps=3")) <= 1
+    assert 0 <= train(tiny_cfg("model.n_hidden=[]", "max_steps=3")).objective <= 1
 
 
 def test_an_early_stopped_run_records_its_status_and_best(tiny_cfg, tmp_path):
     # lr 0 never improves: the first evaluation is the best, the next two are stale
     returned = train(
         tiny_cfg("optim.lr=1e-12", "max_steps=50", "eval_freq=5", "early_stop.patience=2")
-    )
+    ).objective
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert record["status"] == "early_stopped" and record["steps"] == 15
     assert record["best"]["best_step"] == 5

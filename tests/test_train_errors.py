@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dlexp.errors import ConfigError
-from dlexp.train import train
+from dlexp.training import train
 
 
 def test_unknown_precision_is_one_line(tiny_cfg):

@@ -9,7 +9,7 @@ import pytest
 
 from dlexp.build import build_parts, make_backend, seed_generators
 from dlexp.data import BatchSampler, load_cifar10
-from dlexp.train import train
+from dlexp.training import train
 from tests.conftest import compose_train
 
 pytestmark = pytest.mark.realdata
@@ -37,7 +37,7 @@ def test_seed_preset_trains_on_all_fifty_thousand_images(real_cifar, tmp_path):
         ["experiment=seed_numpy_mlp", f"data.root={real_cifar}", "progress=false",
          f"output_dir={tmp_path}"]
     )  # fmt: skip
-    returned = train(cfg)
+    returned = train(cfg).objective
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert not any(tag.startswith("val/") for tag in metrics["final"])
     assert returned == metrics["final"]["train/accuracy"]

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from dlexp.train import train
+from dlexp.training import train
 from tests.runs import read_scalars
 
 MAX_STEPS = 12

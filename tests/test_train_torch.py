@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dlexp.errors import ConfigError
-from dlexp.train import train
+from dlexp.training import train
 from tests.runs import read_scalars
 
 NORMS = ("none", "torch_bn", "autograd_bn", "custom_bn")
@@ -35,7 +35,7 @@ def test_every_valid_combination_runs_five_steps(tiny_cfg, tmp_path, model, norm
         "device=cpu",
         *small(model),
     )
-    returned = train(cfg)
+    returned = train(cfg).objective
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     final = record["final"]
     assert returned == record["objective"] == record["best"]["val/accuracy"]
@@ -100,13 +100,14 @@ def test_torch_run_events_match_metrics(tiny_cfg, tmp_path):
 
 def test_deterministic_flag_trains(tiny_cfg):
     try:
-        assert 0 <= train(tiny_cfg("model=torch_mlp", "max_steps=3", "deterministic=true")) <= 1
+        run = train(tiny_cfg("model=torch_mlp", "max_steps=3", "deterministic=true"))
+        assert 0 <= run.objective <= 1
     finally:
         torch.use_deterministic_algorithms(False)
 
 
 def test_bf16_autocast_on_cpu_trains(tiny_cfg):
-    assert 0 <= train(tiny_cfg("model=torch_mlp", "max_steps=3", "precision=bf16")) <= 1
+    assert 0 <= train(tiny_cfg("model=torch_mlp", "max_steps=3", "precision=bf16")).objective <= 1
 
 
 @pytest.mark.gpu
@@ -114,7 +115,7 @@ def test_bf16_autocast_on_cpu_trains(tiny_cfg):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_convnet_trains_on_cuda(tiny_cfg, precision):
     cfg = tiny_cfg("model=convnet", "device=cuda", f"precision={precision}", "max_steps=5")
-    assert 0 <= train(cfg) <= 1
+    assert 0 <= train(cfg).objective <= 1
 
 
 def test_auto_precision_trains_in_fp32_on_cpu(tiny_cfg, tmp_path):
@@ -132,6 +133,6 @@ def test_convnet_fast_debug_runs_on_tiny_data(tiny_cfg, tmp_path):
     compiled step is tested on the MLP in test_backends_torch.py)."""
     cfg = tiny_cfg("experiment=convnet_fast", "debug=fast", "batch_size=16", "eval_batch_size=50",
                    "compile=false", "device=cpu")  # fmt: skip
-    assert 0 <= train(cfg) <= 1
+    assert 0 <= train(cfg).objective <= 1
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert record["status"] == "completed"

@@ -3,7 +3,7 @@
 from dlexp.data.cifar10 import CLASSES, RawCIFAR10, load_raw_cifar10
 from dlexp.data.load import load_cifar10
 from dlexp.data.locate import default_data_root, find_batches_dir
-from dlexp.data.prepare import CIFAR10Data, Split, one_hot, prepare
+from dlexp.data.prepare import CIFAR10Data, Split, one_hot, prepare, preprocess_images
 from dlexp.data.sampler import BatchIndices, BatchSampler
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "load_raw_cifar10",
     "one_hot",
     "prepare",
+    "preprocess_images",
 ]

@@ -84,6 +84,22 @@ def _apply(u8: np.ndarray, shift: np.ndarray, scale: np.ndarray | None) -> np.nd
     return out.reshape(len(u8), *IMAGE_SHAPE)
 
 
+def _normalisation(stats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The (3072,) float32 shift and scale (None: no scaling) on the 0-255 scale of `stats`."""
+    if "mean_image" in stats:
+        return stats["mean_image"].reshape(-1), None
+    mean, std = stats["channel_mean"] * 255, stats["channel_std"] * 255
+    return np.repeat(mean, 1024).astype(np.float32), np.repeat(1.0 / std, 1024).astype(np.float32)
+
+
+def preprocess_images(u8: np.ndarray, stats: dict[str, np.ndarray]) -> np.ndarray:
+    """uint8 images (N, 3072) in R, G, B planes preprocessed as the splits whose `stats`
+    (CIFAR10Data.stats) these are: float32 (N, 3, 32, 32), the same arithmetic (for
+    standardize, the statistics pass through /255 and *255: equal to a float32 rounding)."""
+    shift, scale = _normalisation(stats)
+    return _apply(u8, shift, scale)
+
+
 def _check_subset(name: str, n: int | None) -> None:
     """None (the whole split) or an integer >= 1; anything else is a ConfigError."""
     if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1):
@@ -126,7 +142,7 @@ def prepare(
     if preprocess == "mean_image":
         shift, scale = _mean_image(train_u8), None
         stats = {"mean_image": shift.reshape(IMAGE_SHAPE)}
-    else:
+    else:  # the shift and scale from the float64 statistics themselves, not from `stats`
         mean, std = _channel_stats(train_u8)
         shift = np.repeat(mean, 1024).astype(np.float32)
         scale = np.repeat(1.0 / std, 1024).astype(np.float32)

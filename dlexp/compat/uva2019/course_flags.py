@@ -98,7 +98,7 @@ def merge(from_flags: list[str], extra: list[str]) -> list[str]:
 
 def run(script: CourseScript, argv: list[str] | None = None) -> None:
     """Parse the course flags and hand the run to dlexp-train: the one loop and its outputs."""
-    from dlexp.train import main  # imported late: --help stays fast
+    from dlexp.training import main  # imported late: --help stays fast
 
     flags, extra = build_parser(script).parse_known_args(argv)
     overrides = merge(flag_overrides(script, flags), extra)

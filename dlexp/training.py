@@ -1,4 +1,5 @@
-"""The one train entrypoint: `train(cfg) -> objective`, and `main()`, the `dlexp-train` command."""
+"""The one train entrypoint: `train(cfg) -> Run`; `objective(cfg)`, what Hydra's sweepers get back;
+and `main()`, the `dlexp-train` command."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from dlexp.api import Run, composed_overrides, hydra_initialized, save_config
 from dlexp.build import (
     augment_generator,
     build_parts,
@@ -22,7 +24,7 @@ from dlexp.cli import run_cli, run_job
 from dlexp.data import BatchSampler
 from dlexp.errors import ConfigError
 from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, fit
-from dlexp.run.checkpoints import LAST, RunCheckpoints, checkpoint_folder
+from dlexp.run.checkpoints import LAST, RunCheckpoints, find_checkpoint
 from dlexp.run.cores import share_cores
 from dlexp.run.environment import write_environment
 from dlexp.run.loggers import RunLoggers
@@ -39,23 +41,23 @@ def _output_dir(cfg: DictConfig) -> Path:
         out = Path(cfg.output_dir)
     except Exception:  # an unresolvable ${hydra:...} outside a Hydra app
         raise ConfigError(
-            "output_dir is unset: pass output_dir=... when calling train() directly"
+            "output_dir is unset: compose the config with dlexp.compose(), or pass output_dir=..."
         ) from None
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
-def train(cfg: DictConfig) -> float | None:
+def train(cfg: DictConfig) -> Run:
     """Seed, build model/optimizer/schedule, then data and backend; run the loop.
 
-    Returns the objective (see `dlexp.run.record.objective`), or None when a pruner stopped
-    the run. A failure is recorded in metrics.json (status failed) and raised; a stop signal
-    is recorded (status interrupted) after a checkpoint, and raised as RunInterrupted.
+    Returns the finished run (its folder, status, metrics and objective; `Run.model()` and
+    `Run.predict()`). A failure is recorded in metrics.json (status failed) and raised; a stop
+    signal is recorded (status interrupted) after a checkpoint, and raised as RunInterrupted.
     """
     result = FitResult()
     try:
         with StopRequests() as stop:  # from the start: a signal while loading is honoured too
-            objective = _run(cfg, result, stop)
+            run = _run(cfg, result, stop)
     except Exception as err:
         record_failure(cfg, result, err)
         raise
@@ -67,7 +69,14 @@ def train(cfg: DictConfig) -> float | None:
         mark_run_end()  # even after a failure: a sweep's next job starts its clock here
     if stop.requested:  # also when the signal came during the last step: the command stops
         raise _interrupted(cfg, result, stop)
-    return objective
+    return run
+
+
+def objective(cfg: DictConfig) -> float | None:
+    """`train(cfg)`'s objective (see `dlexp.run.record.objective`), what a sweeper optimises;
+    None when a pruner stopped the run."""
+    run = train(cfg)
+    return None if run.status == "pruned" else run.objective
 
 
 def _interrupted(cfg: DictConfig, result: FitResult, stop: StopRequests) -> RunInterrupted:
@@ -94,32 +103,41 @@ def _eval_hooks(cfg: DictConfig) -> list:
     return hooks
 
 
-def _command_line() -> list[str] | None:
-    """This process's command-line overrides, or None when train() is called from Python."""
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
+def _command_line(cfg: DictConfig) -> list[str] | None:
+    """This process's command-line overrides; for a config from dlexp.compose(), its overrides;
+    None for a config made otherwise in Python (a resume then keeps the saved config)."""
+    if HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    composed = composed_overrides(cfg)
+    if composed is None:
+        return None
+    # The recomposed config's output_dir would be ${hydra:runtime.output_dir}, which only a
+    # Hydra app resolves: the run folder is passed as the command's would be.
+    return [*composed, f"output_dir='{cfg.output_dir}'"]
 
 
 def _checkpoint_to_continue(cfg: DictConfig) -> DictConfig:
     """With resume=..., the run's saved config. A job that finds an unfinished run's checkpoint
     in its own folder (submitit requeues a preempted job there) resumes from it by itself."""
     if cfg.resume is not None:
-        return resumed_config(cfg.resume, _command_line())
+        with hydra_initialized():  # resumed_config recomposes the run's overrides to compare
+            return resumed_config(cfg.resume, _command_line(cfg))
     try:
         out = Path(cfg.output_dir)
     except Exception:  # train() called without an output_dir
         return cfg
-    last = checkpoint_folder(out) / LAST
+    last = find_checkpoint(out, LAST)  # an older dlexp's last.ckpt too
     unfinished = not (out / "metrics.json").exists() or (
         read_job_record(out).get("status") == "interrupted"
     )  # killed, or stopped by a signal
-    if last.is_file() and unfinished:
+    if last is not None and unfinished:
         cfg = cfg.copy()
         with open_dict(cfg):
             cfg.resume = str(last)
     return cfg
 
 
-def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> float | None:
+def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> Run:
     cfg = _checkpoint_to_continue(cfg)
     random.seed(cfg.seed)
     model_rng, sampler_rng = seed_generators(cfg.seed)
@@ -130,6 +148,7 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> float | None
         cfg.max_steps, cfg.eval_freq, cfg.log_freq, cfg.batch_size, cfg.eval_batch_size
     )
     out = _output_dir(cfg)
+    save_config(out, cfg)  # what Hydra saves before the job, for a config composed in Python
     data = load_run_data(cfg)
     augment_rng = augment_generator(cfg.seed)
     backend = make_backend(parts, data, cfg, augment_rng)
@@ -191,12 +210,12 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> float | None
         "%d steps in %.1fs (start-up %.1fs)%s | %s | %s",
         result.steps, wall, startup_s, ended, shown, out,
     )  # fmt: skip
-    return None if result.status == "pruned" else record["objective"]
+    return Run.from_record(out, cfg, record, data)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dlexp.conf", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    return run_job(train, cfg, prog="dlexp-train")
+    return run_job(objective, cfg, prog="dlexp-train")
 
 
 def main() -> None:
