@@ -172,7 +172,8 @@ def test_torch_parts_carry_the_device_optimizer_and_schedule():
         (["norm=torch_bn"], "numpy_mlp has no norm layers; use norm=none"),  # check_config first
         (["data.augment=flip_crp"], "data.augment must be one of none, flip, flip_crop, "
                                     "got 'flip_crp'; did you mean flip_crop?"),
-        (["model=torch_mlp", "label_smoothing=1.0"], r"label_smoothing must be in \[0, 1\), got 1.0"),
+        (["model=torch_mlp", "label_smoothing=1.0"],
+         r"label_smoothing must be in \[0, 1\), got 1.0"),
         (["model.n_hidden=[0]"], "model numpy_mlp: "),
         (["+model.rng=1"], "model numpy_mlp has no key 'rng'"),  # given at run time, not a key
         (["optim.lr=0"], r"optim \(sgd\): learning rate must be > 0"),
