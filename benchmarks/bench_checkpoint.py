@@ -17,8 +17,6 @@ Usage: DLEXP_DATA=... python benchmarks/bench_checkpoint.py [--repeats 7] [--run
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import statistics
 import subprocess
@@ -52,34 +50,11 @@ def build(overrides: list[str]):
 
 def save_old_format(path: Path, backend, sampler) -> None:
     """save_run_state as dlexp wrote it before safetensors (format version 1)."""
-    from dlexp.run.checkpoint_file import backend_state, write_atomically
-    from dlexp.run.state_tree import array_layout
+    from dlexp.run.checkpoint_file import backend_state
+    from tests.runs import write_old_checkpoint
 
     arrays, meta = backend_state(backend, sampler)
-    layout = array_layout(arrays)
-    meta = {
-        **meta, "loop": {}, "format_version": 1,
-        "shapes": {k: shape for k, (shape, _) in layout.items()},
-        "dtypes": {k: dtype for k, (_, dtype) in layout.items()},
-        "numpy_arrays": [k for k, a in arrays.items() if isinstance(a, np.ndarray)],
-    }  # fmt: skip
-    buffer = io.BytesIO()
-    if meta["backend"] == "numpy":
-        np.savez(buffer, allow_pickle=False, **arrays)
-    else:
-        import torch  # only for the torch states
-
-        tensors = {
-            k: torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a.detach()
-            for k, a in arrays.items()
-        }
-        torch.save(tensors, buffer)
-    payload = buffer.getbuffer()
-    meta_bytes = json.dumps(meta, separators=(",", ":"), default=lambda x: x.item()).encode()
-    digest = hashlib.sha256(meta_bytes)
-    digest.update(payload)
-    header = f"dlexp-checkpoint 1 {digest.hexdigest()} {len(meta_bytes)} {len(payload)}\n"
-    write_atomically(path, (header.encode(), meta_bytes, payload))
+    write_old_checkpoint(path, arrays, {**meta, "loop": {}})
 
 
 def timed(fn) -> float:

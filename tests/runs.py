@@ -18,7 +18,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from dlexp.build import augment_generator, build_parts, load_run_data, make_backend, seed_generators
 from dlexp.data import BatchSampler
-from dlexp.run.checkpoint_file import load_checkpoint
+from dlexp.run.checkpoint_file import load_checkpoint, write_atomically
 
 DLEXP_TRAIN = [sys.executable, "-m", "dlexp"]  # dlexp-train; it registers dlexp's sweepers
 
@@ -136,7 +136,7 @@ def write_old_checkpoint(path: Path, arrays: dict, meta: dict) -> None:
     meta_bytes = json.dumps(meta, separators=(",", ":"), default=lambda x: x.item()).encode()
     digest = hashlib.sha256(meta_bytes + payload).hexdigest()
     header = f"dlexp-checkpoint 1 {digest} {len(meta_bytes)} {len(payload)}\n".encode()
-    path.write_bytes(header + meta_bytes + payload)
+    write_atomically(path, (header, meta_bytes, payload))  # as the old writer did: fsync too
 
 
 def downgrade_checkpoints(run: Path) -> None:

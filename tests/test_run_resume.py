@@ -89,13 +89,20 @@ def test_sigkill_then_resume_equals_the_run_left_alone(tiny_cifar, tmp_path, nam
     ).read_text().replace(str(reference), str(killed))
 
 
+def started_beside_a_reference(tiny_cifar, tmp_path, name: str, overrides: list[str]):
+    """(reference, folder, process): a run left alone in `reference`, then the same command
+    started in `folder` and waited for until its first checkpoint."""
+    reference, folder = tmp_path / "reference", tmp_path / name
+    subprocess.run(tiny_command(tiny_cifar, reference, *overrides), check=True, capture_output=True)
+    proc = start(tiny_command(tiny_cifar, folder, *overrides))
+    wait_for_checkpoint(proc, folder)
+    return reference, folder, proc
+
+
 def test_a_run_killed_under_the_old_checkpoint_format_resumes(tiny_cifar, tmp_path):
     """A run folder with only `last.ckpt` (and `best.ckpt`), as an older dlexp left it."""
     overrides = [*CASES["numpy_mlp-sgd"], "max_steps=300"]
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    subprocess.run(tiny_command(tiny_cifar, reference, *overrides), check=True, capture_output=True)
-    proc = start(tiny_command(tiny_cifar, killed, *overrides))
-    wait_for_checkpoint(proc, killed)
+    reference, killed, proc = started_beside_a_reference(tiny_cifar, tmp_path, "killed", overrides)
     proc.kill()
     proc.communicate()
     downgrade_checkpoints(killed)
@@ -174,10 +181,9 @@ def test_resume_refuses_a_changed_key_and_a_longer_cosine(tiny_cifar, tmp_path):
 def test_a_requeued_job_finds_its_checkpoint_and_resumes_by_itself(tiny_cifar, tmp_path):
     """What submitit does after a preemption: the same command, in the same folder."""
     overrides = [*CASES["numpy_mlp-sgd"], "max_steps=300"]
-    reference, requeued = tmp_path / "reference", tmp_path / "requeued"
-    subprocess.run(tiny_command(tiny_cifar, reference, *overrides), check=True, capture_output=True)
-    proc = start(tiny_command(tiny_cifar, requeued, *overrides))
-    wait_for_checkpoint(proc, requeued)
+    reference, requeued, proc = started_beside_a_reference(
+        tiny_cifar, tmp_path, "requeued", overrides
+    )
     proc.send_signal(signal.SIGUSR2)  # submitit's warning before the time limit
     proc.communicate(timeout=60)
     again = subprocess.run(
