@@ -18,7 +18,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from dlexp.build import augment_generator, build_parts, load_run_data, make_backend, seed_generators
 from dlexp.data import BatchSampler
-from dlexp.run.checkpoint_file import load_checkpoint, write_atomically
+from dlexp.run.atomic_write import write_atomically
+from dlexp.run.checkpoint_file import load_checkpoint
 
 DLEXP_TRAIN = [sys.executable, "-m", "dlexp"]  # dlexp-train; it registers dlexp's sweepers
 

@@ -30,7 +30,6 @@ from safetensors import SafetensorError
 from dlexp.errors import DlexpError
 from dlexp.run import legacy_checkpoint
 from dlexp.run.atomic_write import atomic_path
-from dlexp.run.atomic_write import write_atomically as write_atomically  # metrics.json's import
 from dlexp.run.state_tree import array_layout, first_mismatch, flatten_state, unflatten_state
 
 FORMAT, FORMAT_VERSION = "dlexp-checkpoint", 2

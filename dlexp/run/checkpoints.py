@@ -10,7 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from dlexp.loop import FitResult
-from dlexp.run.checkpoint_file import load_run_state, save_run_state, write_atomically
+from dlexp.run.atomic_write import write_atomically
+from dlexp.run.checkpoint_file import load_run_state, save_run_state
 
 LAST, BEST = "last.safetensors", "best.safetensors"
 LEGACY_NAMES = {LAST: "last.ckpt", BEST: "best.ckpt"}  # before safetensors; older runs still load

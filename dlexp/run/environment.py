@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import dlexp
-from dlexp.run.checkpoint_file import write_atomically
+from dlexp.run.atomic_write import write_atomically
 
 ENVIRONMENT_FILE = "environment.json"
 GIT_TIMEOUT_S = 5  # a git that hangs (a network file system) must not hold up the run

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from dlexp.errors import ConfigError, failure_reason
-from dlexp.run.checkpoint_file import write_atomically
+from dlexp.run.atomic_write import write_atomically
 from dlexp.run.environment import still_running
 
 if TYPE_CHECKING:  # the loop imports this module for RunStopped and metric_direction
