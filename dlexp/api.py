@@ -27,6 +27,7 @@ from dlexp.data.prepare import IMAGE_SHAPE
 from dlexp.errors import ConfigError, DataError, DlexpError, one_line, user_errors
 from dlexp.run.checkpoint_file import load_run_state
 from dlexp.run.checkpoints import BEST, LAST, checkpoint_folder, find_checkpoint
+from dlexp.run.folder import read_saved_config
 from dlexp.run.record import read_job_record
 from dlexp.run.resume import run_dir_of
 
@@ -102,12 +103,10 @@ def save_config(out: Path, cfg: DictConfig) -> None:
 def load_run(path: str | Path) -> Run:
     """A run folder (or a checkpoint file in one) read back: its config and metrics.json."""
     folder = run_dir_of(path)
-    saved = folder / ".hydra" / "config.yaml"
-    if not saved.is_file():
+    config = read_saved_config(folder)
+    if config is None:
         why = "does not exist" if not folder.exists() else "is no dlexp run (no .hydra/config.yaml)"
         raise DlexpError(f"{folder} {why}")
-    config = OmegaConf.load(saved)
-    config.output_dir = str(folder)  # `${hydra:runtime.output_dir}` resolves only inside Hydra
     return Run.from_record(folder, config, read_job_record(folder))
 
 

@@ -19,6 +19,7 @@ from dlexp.build import build_parts, load_run_data, make_backend, seed_generator
 from dlexp.data import BatchSampler
 from dlexp.errors import ConfigError, DlexpError
 from dlexp.run.checkpoint_file import load_run_state
+from dlexp.run.folder import read_saved_config, saved_config_file
 from dlexp.run.resume import checkpoint_to_resume, run_dir_of
 
 PROG = "dlexp-eval"
@@ -28,11 +29,10 @@ SPLITS = ("val", "test")
 
 
 def _saved_config(run_dir: Path, settings: dict) -> DictConfig:
-    saved_file = run_dir / ".hydra" / "config.yaml"
-    if not saved_file.is_file():
+    cfg = read_saved_config(run_dir)
+    if cfg is None:
+        saved_file = saved_config_file(run_dir)
         raise ConfigError(f"{run_dir} has no saved config ({saved_file}): is it a dlexp run?")
-    cfg = OmegaConf.load(saved_file)
-    cfg.output_dir = str(run_dir)
     for key, value in settings.items():
         if key != "split":
             OmegaConf.update(cfg, key, value)

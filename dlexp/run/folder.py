@@ -1,4 +1,5 @@
-"""Reading a finished run's folder back: the one reader of `.hydra/overrides.yaml`."""
+"""Reading a finished run's folder back: the one reader of `.hydra/overrides.yaml`, and of its
+saved config for the commands that rebuild a run (dlexp-eval, dlexp.load_run)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 import yaml
+from omegaconf import DictConfig, OmegaConf
 
 from dlexp.overrides import is_plumbing
 
@@ -19,6 +21,21 @@ def read_overrides(run: Path, skip_plumbing: bool = True) -> list[str]:
     if skip_plumbing:
         overrides = [o for o in overrides if not is_plumbing(o)]
     return overrides
+
+
+def saved_config_file(run: Path) -> Path:
+    return Path(run) / ".hydra" / "config.yaml"
+
+
+def read_saved_config(run: Path) -> DictConfig | None:
+    """The config Hydra saved for the run, with output_dir set to its folder (the saved
+    `${hydra:runtime.output_dir}` resolves only inside Hydra); None when it saved none."""
+    path = saved_config_file(run)
+    if not path.is_file():
+        return None
+    cfg = OmegaConf.load(path)
+    cfg.output_dir = str(run)
+    return cfg
 
 
 def job_folder_name(number: int | str, overrides: str) -> str:
