@@ -23,10 +23,10 @@ class DataError(DlexpError):
     """Missing, unreadable or malformed data."""
 
 
-def closest(name: str, known) -> str:
-    """`; did you mean X?` for the nearest known name, or nothing."""
+def closest(name: str, known, prefix: str = "") -> str:
+    """`; did you mean X?` for the nearest known name (after `prefix`, as `optim.`), or nothing."""
     match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    return f"; did you mean {match[0]}?" if match else ""
+    return f"; did you mean {prefix}{match[0]}?" if match else ""
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -58,8 +58,32 @@ def _missing_option(err) -> str:
     return first_line(str(err))
 
 
+# OmegaConf's type errors, in dlexp's words: (pattern of its message, what the value should be)
+_CONVERSION = re.compile(r"Value '(.*)' of type '\w+' could not be converted to (\w+)")
+_KINDS = {"Int": "an integer", "Integer": "an integer", "Float": "a number",
+          "Bool": "true or false", "Boolean": "true or false", "String": "a string",
+          "Str": "a string"}  # fmt: skip
+_CONTAINER = re.compile(r"(\w+) is not a (ListConfig|DictConfig)")
+
+
+def _type_message(message: str) -> str:
+    """`expected a number, got 'abc'` for OmegaConf's conversion and container errors."""
+    conversion = _CONVERSION.search(message)
+    if conversion:
+        kind = _KINDS.get(conversion[2], conversion[2].lower())
+        return f"expected {kind}, got '{conversion[1]}'"
+    container = _CONTAINER.search(message)
+    if container:
+        kind = "a list" if container[2] == "ListConfig" else "a mapping"
+        return f"expected {kind}, got a {container[1]}"
+    if "cannot be assigned None" in message or "is not Optional" in message:
+        return "cannot be null"
+    return message
+
+
 def _omegaconf_error(err, context: str = "") -> str:
-    """A type or key error from OmegaConf: the key, what was wrong, and the nearest known key."""
+    """A type or key error from OmegaConf, in dlexp's words: the key, what was wrong, and the
+    nearest known key."""
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError  # see user_errors
 
     key = getattr(err, "full_key", None) or getattr(err, "key", None) or ""
@@ -68,15 +92,14 @@ def _omegaconf_error(err, context: str = "") -> str:
     if missing:  # `???` in a config, such as model=custom's model.name
         return f"{missing[1]} needs a value: add {missing[1]}=<value> to the command line"
     parent = getattr(err, "parent_node", None)
-    hint = ""
-    if (
-        isinstance(err, (ConfigKeyError, ConfigAttributeError))
-        and parent is not None
-        and hasattr(parent, "keys")
-    ):
-        hint = closest(str(err.key), [str(k) for k in parent])
+    if isinstance(err, (ConfigKeyError, ConfigAttributeError)) and hasattr(parent, "keys"):
+        prefix = str(key).rpartition(".")[0]
+        hint = closest(
+            str(err.key), [str(k) for k in parent], prefix=f"{prefix}." if prefix else ""
+        )
+        return f"unknown key {key!r}{hint}"
     where = f"{context}: " if context else (f"{key}: " if key else "")
-    return f"{where}{message}{hint}"
+    return f"{where}{_type_message(message)}"
 
 
 def one_line(err: BaseException) -> str:

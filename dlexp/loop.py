@@ -60,18 +60,28 @@ class StopFlag(Protocol):
 
 @dataclass
 class LoopSchedule:
-    """When the loop stops, evaluates and logs (all in optimizer steps)."""
+    """When the loop stops, evaluates, logs and checkpoints (all in optimizer steps)."""
 
     max_steps: int
     eval_freq: int  # evaluate every this many steps, and always at the last step
     log_freq: int  # average train loss/accuracy over this many steps per logged point
     batch_size: int = 1  # images per step (the sampler checks it against the training split)
     eval_batch_size: int = 1  # images per forward pass in evaluation (the backend uses it)
+    checkpoint_every: int | None = None  # None: at every evaluation; 0: only at the end or a stop
 
     def __post_init__(self):
         for name in ("max_steps", "eval_freq", "log_freq", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 0:
+            raise ConfigError(
+                f"checkpoint.every must be >= 0 (or null), got {self.checkpoint_every}"
+            )
+
+    @property
+    def checkpoint_interval(self) -> int:
+        """Steps between checkpoints (RunCheckpoints' `every`)."""
+        return self.eval_freq if self.checkpoint_every is None else self.checkpoint_every
 
 
 def is_better(metric: str, new: float, old: float | None) -> bool:

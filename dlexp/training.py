@@ -145,7 +145,12 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> Run:
     parts = build_parts(cfg, model_rng)
     hooks = _eval_hooks(cfg)
     loop_schedule = LoopSchedule(
-        cfg.max_steps, cfg.eval_freq, cfg.log_freq, cfg.batch_size, cfg.eval_batch_size
+        cfg.max_steps,
+        cfg.eval_freq,
+        cfg.log_freq,
+        cfg.batch_size,
+        cfg.eval_batch_size,
+        cfg.checkpoint.every,
     )
     out = _output_dir(cfg)
     save_config(out, cfg)  # what Hydra saves before the job, for a config composed in Python
@@ -154,8 +159,8 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> Run:
     backend = make_backend(parts, data, cfg, augment_rng)
     threads = share_cores()
     sampler = BatchSampler(len(data.train), cfg.batch_size, sampler_rng)
-    every = cfg.eval_freq if cfg.checkpoint.every is None else cfg.checkpoint.every
     generators = {"model": model_rng, "augment": augment_rng}
+    every = loop_schedule.checkpoint_interval
     checkpoints = RunCheckpoints(out, every, cfg.max_steps, backend, sampler, generators, hooks)
     if cfg.resume is not None:
         checkpoints.restore(Path(cfg.resume), result)

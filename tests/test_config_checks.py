@@ -14,8 +14,6 @@ OTHER_MODEL = "dlexp.models.torch_mlp:MLP"  # a module:factory model: no model.n
 
 # (overrides, the whole message); each case breaks one rule of a config that passes without it
 BROKEN = {
-    "checkpoint.every": (["checkpoint.every=-1"],
-                         "checkpoint.every must be >= 0 (or null), got -1"),
     "a test metric": (["optimized_metric=test/accuracy"],
                       "optimized_metric test/accuracy is a test metric: test data is reported, "
                       "never optimised; use val/accuracy"),
@@ -49,8 +47,9 @@ BROKEN = {
         ["model=custom", f"model.name={OTHER_MODEL}", "norm=torch_bn"],
         f"model {OTHER_MODEL} takes no norm layer (its config has no model.norm); use norm=none "
         "(got norm=torch_bn)"),
-    "a negative histogram_freq": (["logger.tensorboard.histogram_freq=-1"],
-                                  "logger.tensorboard.histogram_freq must be >= 0, got -1"),
+    "a negative histogram_freq (the logger's own check, made here too)": (
+        ["logger.tensorboard.histogram_freq=-1"],
+        "logger.tensorboard.histogram_freq must be >= 0, got -1"),
 }  # fmt: skip
 
 KEPT = {  # configs on the edge of each rule, all allowed

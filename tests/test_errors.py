@@ -47,13 +47,10 @@ COMPOSE_ERRORS = [
                     "torch_mlp"),
     (["optim=adamx"], "unknown optim option 'adamx'; did you mean adam?; choose one of adam, "
                       "adamw, sgd"),
-    (["max_steps=abc"], "max_steps=abc: Value 'abc' of type 'str' could not be converted to "
-                        "Integer"),
-    (["optim.lr=[1,2]"], "optim.lr=[1,2]: Value '[1, 2]' of type 'list' could not be converted "
-                         "to Float"),
-    (["optim.lrr=1"], "unknown key 'optim.lrr': Key 'lrr' not in 'SGDConfig'; did you mean lr?"),
-    (["maxsteps=5"], "unknown key 'maxsteps': Key 'maxsteps' not in 'TrainConfig'; did you mean "
-                     "max_steps?"),
+    (["max_steps=abc"], "max_steps=abc: expected an integer, got 'abc'"),
+    (["optim.lr=[1,2]"], "optim.lr=[1,2]: expected a number, got '[1, 2]'"),
+    (["optim.lrr=1"], "unknown key 'optim.lrr'; did you mean optim.lr?"),
+    (["maxsteps=5"], "unknown key 'maxsteps'; did you mean max_steps?"),
     (["max_steps=["], "cannot parse the override max_steps=[: no viable alternative at input '['"),
 ]  # fmt: skip
 
@@ -75,12 +72,10 @@ def test_omegaconf_errors_name_the_key_and_the_nearest_known_one():
     assert one_line(missing.value) == line
     with pytest.raises(OmegaConfBaseException) as wrong_type:
         cfg.max_steps = "abc"
-    assert one_line(wrong_type.value) == (
-        "max_steps: Value 'abc' of type 'str' could not be converted to Integer"
-    )
+    assert one_line(wrong_type.value) == "max_steps: expected an integer, got 'abc'"
     with pytest.raises(OmegaConfBaseException) as unknown:
         _ = cfg.optim.lrr
-    assert one_line(unknown.value) == "optim.lrr: Key 'lrr' not in 'AdamConfig'; did you mean lr?"
+    assert one_line(unknown.value) == "unknown key 'optim.lrr'; did you mean optim.lr?"
 
 
 def test_any_other_error_is_its_first_line_or_its_type():

@@ -32,6 +32,7 @@ HEAVY = ("torch", "safetensors.torch", "matplotlib", "optuna", "mlflow", "tensor
 LAZY_DLEXP = (  # dlexp modules imported late on purpose
     "dlexp.run.final_figures",  # matplotlib: only at a run's end
     "dlexp.search.trial_report",  # Optuna: only in a search's trials
+    "dlexp.run.tensorboard",  # TensorBoard's protobufs: when a run opens its loggers, not a check
     "dlexp.training",  # by the course's scripts (dlexp.compat), so that their --help stays fast
 )
 PRIVATE_APIS = ("_storage", "_study_id", "_trial_id")  # Optuna's private attributes

@@ -300,6 +300,14 @@ def test_a_schedule_value_below_one_is_refused(name):
         LoopSchedule(**values)
 
 
+def test_checkpoint_every_is_checked_and_null_means_every_evaluation():
+    with pytest.raises(ConfigError, match=r"^checkpoint.every must be >= 0 \(or null\), got -1$"):
+        LoopSchedule(5, 2, 1, checkpoint_every=-1)
+    assert LoopSchedule(5, 2, 1).checkpoint_interval == 2
+    assert LoopSchedule(5, 2, 1, checkpoint_every=0).checkpoint_interval == 0
+    assert LoopSchedule(5, 2, 1, checkpoint_every=3).checkpoint_interval == 3
+
+
 def test_evaluate_all_keys_each_splits_metrics_by_tensorboard_tag():
     backend = FakeBackend([])
     assert evaluate_all(backend) == {

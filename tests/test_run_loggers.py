@@ -91,11 +91,13 @@ def test_the_csv_logger_holds_every_scalar_tensorboard_holds(sweep):
 
 def test_a_resumed_csv_drops_the_points_after_the_checkpoint(tmp_path):
     path = tmp_path / "metrics.csv"
-    first = CSVLogger(path)
+    first = CSVLogger(path.name, out=path.parent)
     for step in (10, 20, 30):
         first.scalars(step, {"train/loss": step / 10})
     first.close("interrupted")
-    resumed = CSVLogger(path, purge_step=21)  # resumed from the checkpoint at step 20
+    resumed = CSVLogger(
+        path.name, out=path.parent, purge_step=21
+    )  # resumed from the checkpoint at step 20
     resumed.scalars(30, {"train/loss": 9.0})
     resumed.close("completed")
     with path.open(newline="") as f:

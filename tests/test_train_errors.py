@@ -31,7 +31,7 @@ BAD_INPUTS = [
     (["eval_freq=0"], "eval_freq must be >= 1"),
     (["batch_size=0"], "batch_size must be >= 1"),
     (["model.n_hidden=[100,0]"], "hidden sizes must be positive"),
-    (["model.n_hidden=[1.5]"], r"model numpy_mlp: n_hidden\[0\]: Value '1.5'"),
+    (["model.n_hidden=[0]"], r"hidden sizes must be >= 1|positive"),
     (["device=cuda"], "numpy_mlp is a NumPy model and runs on the CPU only"),
     (["model=torch_mlp", "device=tpu"], "device must be one of auto, cpu, cuda, mps"),
     (["model=torch_mlp", "precision=fp16"], "precision must be one of fp32, bf16"),

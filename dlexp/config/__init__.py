@@ -3,9 +3,10 @@ called with its group's keys (arguments), and the rules that cross groups (check
 
 from __future__ import annotations
 
+from hydra.core.plugins import Plugins
 from omegaconf import OmegaConf
 
-from dlexp.config.schema import register_schemas
+from dlexp.config.schema_source import DlexpSchemaSource
 from dlexp.overrides import plumbing_keys
 from dlexp.run.folder import job_folder_name
 from dlexp.run.resume import hydra_run_dir, hydra_subdir
@@ -19,9 +20,9 @@ RESOLVERS = {  # the resolvers conf/train.yaml calls
 
 
 def register_config() -> None:
-    """Put the schemas in Hydra's ConfigStore and register train.yaml's resolvers (idempotent).
-    The commands call it before Hydra composes; so does loading dlexp.conf."""
-    register_schemas()
+    """Register train.yaml's resolvers and the `dlexp://` config source that serves the schemas
+    (idempotent). The commands call it before Hydra composes; so does loading dlexp.conf."""
+    Plugins.instance().register(DlexpSchemaSource)
     for name, resolver in RESOLVERS.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver)

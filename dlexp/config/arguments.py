@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dlexp.errors import ConfigError, DlexpError, closest
+from dlexp.errors import ConfigError, DlexpError, closest, one_line
 
 
 def _accepted(factory: Callable) -> tuple[set[str], bool]:
@@ -26,7 +26,7 @@ def _accepted(factory: Callable) -> tuple[set[str], bool]:
     return names, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
-def _checkable(annotation) -> bool:
+def checkable(annotation) -> bool:
     """Whether OmegaConf can validate values against this annotation."""
     probe = dataclasses.make_dataclass("Probe", [("value", annotation)])
     try:
@@ -42,15 +42,14 @@ def _check_types(factory: Callable, group: str, kwargs: dict) -> None:
     except Exception:  # a user's annotation we cannot resolve: leave types to the constructor
         return
     hints = {n: p.annotation for n, p in params.items() if p.annotation is not p.empty}
-    fields = [(n, hints[n]) for n in kwargs if n in hints and _checkable(hints[n])]
+    fields = [(n, hints[n]) for n in kwargs if n in hints and checkable(hints[n])]
     if not fields:
         return
     schema = OmegaConf.structured(dataclasses.make_dataclass("Arguments", fields))
     try:
         OmegaConf.merge(schema, {n: kwargs[n] for n, _ in fields})
     except OmegaConfBaseException as err:
-        first = str(err).splitlines()[0]
-        raise ConfigError(f"{group}: {err.full_key}: {first}") from None
+        raise ConfigError(f"{group}: {one_line(err)}") from None
 
 
 def checked_call(factory: Callable, group: str, kwargs: dict, **runtime: Any):

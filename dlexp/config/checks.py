@@ -72,8 +72,6 @@ def _check_backend(cfg: DictConfig, entry: ModelEntry) -> None:
 
 def check_config(cfg: DictConfig, entry: ModelEntry) -> None:
     """Validate the rules that span groups: the model's backend against device, norm and metric."""
-    every = cfg.checkpoint.every
-    _require(every is None or every >= 0, f"checkpoint.every must be >= 0 (or null), got {every}")
     _check_metric(cfg)
     _check_backend(cfg, entry)
     check_logger_config(cfg)

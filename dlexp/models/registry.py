@@ -16,7 +16,7 @@ from dlexp.errors import ConfigError
 
 BACKENDS = ("numpy", "torch")
 ENTRY_POINT_GROUP = "dlexp.models"  # [project.entry-points."dlexp.models"] name = "pkg.mod:factory"
-_BUILTIN_MODULES = {
+BUILTIN_MODELS = {  # name: its module
     "numpy_mlp": "dlexp.models.numpy_mlp",
     "torch_mlp": "dlexp.models.torch_mlp",
     "convnet": "dlexp.models.convnet",
@@ -77,15 +77,15 @@ def _load_factory(name: str) -> Callable | None:
 
 def list_models() -> list[str]:
     """Every model name: built-ins and those registered by installed packages, sorted."""
-    for module in _BUILTIN_MODULES.values():
+    for module in BUILTIN_MODELS.values():
         importlib.import_module(module)
     return sorted(set(_REGISTRY) | set(_plugin_names()))
 
 
 def get_model_entry(name: str) -> ModelEntry:
     """The entry for `name`: a built-in, a registered or entry-point model, or `module:factory`."""
-    if name not in _REGISTRY and name in _BUILTIN_MODULES:
-        importlib.import_module(_BUILTIN_MODULES[name])
+    if name not in _REGISTRY and name in BUILTIN_MODELS:
+        importlib.import_module(BUILTIN_MODELS[name])
     if name not in _REGISTRY:
         factory = _load_factory(name)
         if factory is None:

@@ -18,15 +18,22 @@ from omegaconf import DictConfig
 
 from dlexp.errors import ConfigError
 from dlexp.run.hparams import ordered_metrics, run_hparams
-from dlexp.run.tensorboard import TensorBoardLogger
 
-LOGGERS = ("tensorboard", "csv", "mlflow")
+
+def tensorboard_options(histogram_freq: int = 0, final_figures: bool = True) -> dict:
+    """The `logger.tensorboard` keys, range-checked: histogram_freq is the steps between weight and
+    gradient histograms (0: none); final_figures writes the confusion matrix, per-class accuracy
+    and misclassified test images at the last evaluation."""
+    if histogram_freq < 0:
+        raise ConfigError(f"logger.tensorboard.histogram_freq must be >= 0, got {histogram_freq}")
+    return {"histogram_freq": histogram_freq, "final_figures": final_figures}
 
 
 class CSVLogger:
     """<run>/metrics.csv: one `step,tag,value` row per scalar, flushed as it is written."""
 
-    def __init__(self, path: Path, purge_step: int | None = None):
+    def __init__(self, file: str = "metrics.csv", *, out: Path, purge_step: int | None = None):
+        path = out / file
         kept: list[list[str]] = []
         if purge_step is not None and path.is_file():  # a resume rewrites the later points
             with path.open(newline="") as f:
@@ -55,7 +62,7 @@ class MLflowLogger:
         "interrupted": "KILLED",
     }
 
-    def __init__(self, tracking_uri: str, experiment: str, out: Path, hparams: dict):
+    def __init__(self, tracking_uri: str, experiment: str, *, out: Path, hparams: dict):
         from mlflow.tracking import MlflowClient  # an extra: only with logger=mlflow
 
         self._client = MlflowClient(tracking_uri=tracking_uri)
@@ -85,15 +92,20 @@ class MLflowLogger:
         self._client.set_terminated(self._run_id, status=self.STATUS.get(status, "FINISHED"))
 
 
+# Each logger's keys are this constructor's (or spec function's) arguments: the `logger` group's
+# schemas (dlexp.config.schema). The run passes the rest (out, purge_step, hparams).
+LOGGER_ARGUMENTS = {"tensorboard": tensorboard_options, "csv": CSVLogger, "mlflow": MLflowLogger}
+
+
 def check_logger_config(cfg: DictConfig) -> None:
-    """Refuse an unknown logger or a negative histogram_freq before any work starts."""
+    """Refuse an unknown logger, a bad key value or a missing MLflow before any work starts."""
     chosen = cfg.logger or {}
-    unknown = sorted(set(chosen) - set(LOGGERS))
+    unknown = sorted(set(chosen) - set(LOGGER_ARGUMENTS))
     if unknown:
-        raise ConfigError(f"unknown logger {unknown[0]!r}; choose from {', '.join(LOGGERS)}")
-    freq = chosen["tensorboard"].histogram_freq if "tensorboard" in chosen else 0
-    if freq < 0:
-        raise ConfigError(f"logger.tensorboard.histogram_freq must be >= 0, got {freq}")
+        names = ", ".join(LOGGER_ARGUMENTS)
+        raise ConfigError(f"unknown logger {unknown[0]!r}; choose from {names}")
+    if "tensorboard" in chosen:
+        tensorboard_options(**chosen.tensorboard)
     if "mlflow" in chosen and importlib.util.find_spec("mlflow") is None:
         raise ConfigError('logger=mlflow needs MLflow: pip install "dlexp[mlflow]"')
 
@@ -106,15 +118,23 @@ class RunLoggers:
         purge_step = first_step + 1 if first_step else None  # a resume restarts its curves here
         self.hparams, self._swept = run_hparams(cfg)
         self.out, self._backend = out, backend
-        self.tensorboard = TensorBoardLogger(out, purge_step) if "tensorboard" in chosen else None
-        self._histogram_freq = chosen["tensorboard"].histogram_freq if self.tensorboard else 0
+        self.tensorboard = None
+        options = {"histogram_freq": 0, "final_figures": False}
+        if "tensorboard" in chosen:
+            # TensorBoard's protobufs: when a run opens its loggers, not when a config is checked
+            from dlexp.run.tensorboard import TensorBoardLogger
+
+            self.tensorboard = TensorBoardLogger(out, purge_step)
+            options = tensorboard_options(**chosen.tensorboard)
+        self._histogram_freq, self._final_figures = (
+            options["histogram_freq"],
+            options["final_figures"],
+        )
         self._sinks: list = [self.tensorboard] if self.tensorboard else []
         if "csv" in chosen:
-            self._sinks.append(CSVLogger(out / chosen.csv.file, purge_step))
+            self._sinks.append(CSVLogger(**chosen.csv, out=out, purge_step=purge_step))
         if "mlflow" in chosen:
-            m = chosen.mlflow
-            self._sinks.append(MLflowLogger(m.tracking_uri, m.experiment, out, self.hparams))
-        self._final_figures = bool(self.tensorboard and chosen["tensorboard"].final_figures)
+            self._sinks.append(MLflowLogger(**chosen.mlflow, out=out, hparams=self.hparams))
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         for sink in self._sinks:
@@ -140,7 +160,7 @@ class RunLoggers:
 
     def close(self, status: str) -> None:
         for sink in self._sinks:
-            if isinstance(sink, TensorBoardLogger):
+            if sink is self.tensorboard:
                 sink.close()
             else:
                 sink.close(status)
