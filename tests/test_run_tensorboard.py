@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from dlexp.run.tensorboard import TensorBoardLogger, histogram_proto, png_header, tensorflow_bins
+from dlexp.run.tensorboard import (
+    TensorBoardLogger,
+    histogram_proto,
+    png_header,
+    run_name,
+    tensorflow_bins,
+)
 from tests.conftest import loaded_by_importing
 from tests.runs import hparams_records
 
@@ -82,6 +88,37 @@ def test_hparams_keep_the_given_order_and_trial_id(tmp_path):
     assert [h.name for h in experiment.hparam_infos] == list(hparams)
     assert start.group_name == "outputs/run-1"
     assert start.hparams["optim.lr"].number_value == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    ("folder", "expected"),
+    [
+        ("outputs/torch_mlp/runs/2026-01-02_03-04", "torch_mlp/runs/2026-01-02_03-04"),
+        ("outputs/numpy_mlp/multiruns/2026/3_seed=1", "numpy_mlp/multiruns/2026/3_seed=1"),
+        ("outputs/a/outputs/b/run", "b/run"),  # the nearest folder named outputs
+        ("elsewhere/sweep/0_seed=1", "0_seed=1"),  # no outputs/ above: the folder's own name
+    ],
+)  # fmt: skip
+def test_run_name_is_relative_to_the_nearest_outputs_folder(tmp_path, folder, expected):
+    assert run_name(tmp_path / folder) == expected
+
+
+def test_hparams_trial_id_is_the_run_name_under_outputs(tmp_path):
+    """`tensorboard --logdir outputs` shows a Trial ID that starts with the task name."""
+    run = tmp_path / "outputs" / "numpy_mlp" / "runs" / "2026-01-02_03-04-05.123456"
+    logger = TensorBoardLogger(run)
+    logger.hparams({"seed": 1}, ["val/accuracy"], run_folder=run)
+    logger.close()
+    assert hparams_records(run)[1].group_name == "numpy_mlp/runs/2026-01-02_03-04-05.123456"
+
+
+def test_text_reads_back_as_markdown(tmp_path):
+    logger = TensorBoardLogger(tmp_path)
+    logger.text("test/class_accuracy", "| class | accuracy |\n|---|---|\n| cat | 50.0% |", 7)
+    logger.close()
+    (event,) = read_back(tmp_path, tensors=0).Tensors("test/class_accuracy")
+    assert event.step == 7
+    assert event.tensor_proto.string_val[0].decode().endswith("| cat | 50.0% |")
 
 
 def test_identical_configs_without_trial_id_share_a_group(tmp_path):

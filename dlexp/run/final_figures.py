@@ -3,18 +3,21 @@
 How to call them (`logger` is a `dlexp.run.tensorboard.TensorBoardLogger`):
 
     write_final_figures(logger, result.steps, data, backend.last_predictions)
-        # after fit(): image `test/confusion_matrix`, scalars `class_accuracy/test/<class>`,
-        # image `test/misclassified` (the val split when there is no test split)
+        # after fit(): images `test/confusion_matrix` and `test/misclassified`, and the text
+        # `test/class_accuracy` (a table; the val split when there is no test split)
     write_histograms(logger, step, backend.parameter_arrays())
         # every `logger.tensorboard.histogram_freq` steps: `weights/<name>`, `gradients/<name>`
 
-matplotlib is imported on the first figure drawn, not on import: runs that draw none never
-pay for it. Nothing here imports torch.
+Pillow draws the figures (no matplotlib: its import alone costs more than all of them) and is
+imported on the first figure drawn, not on import. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import io
+from pathlib import Path
 
 import numpy as np
 
@@ -22,15 +25,17 @@ from dlexp.data.cifar10 import CLASSES
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.run.tensorboard import TensorBoardLogger, png_header
 
-DPI = 100  # figure pixels per inch: small PNGs, fast to draw
 MAX_MISCLASSIFIED = 24  # images in the grid
 GRID_COLUMNS = 6
-TILE_GAP = 10  # image pixels between grid rows, room for a "true → predicted" title
-TILE_ZOOM = 2.7  # figure pixels per image pixel: a 32x32 image shows as 86x86
-HEADER_INCHES = 0.35  # above the grid, for its title
-# Scalar charts group by their tag's first component: this keeps ten one-point charts in a
-# section of their own instead of pushing test/loss below them in the "test" section.
-CLASS_ACCURACY_TAG = "class_accuracy/{split}/{name}"
+TILE_ZOOM = 3  # pixels per image pixel: a 32x32 image shows as 96x96
+TILE_GAP = 16  # pixels above each grid row, for its "true → predicted" title
+HEADER = 26  # pixels above the grid, for its title
+CELL = 40  # pixels per confusion-matrix cell
+BLUE_LOW = np.array([247.0, 251.0, 255.0])  # the heat map's 0 (matplotlib's Blues ends)
+BLUE_HIGH = np.array([8.0, 48.0, 107.0])  # ... and its 1
+# Per-class accuracy is one markdown table in the Text tab: as ten one-point scalar charts it
+# led TensorBoard's Time Series and Scalars pages, above the loss and accuracy curves.
+CLASS_ACCURACY_TAG = "{split}/class_accuracy"
 
 
 def class_names() -> tuple[str, ...]:
@@ -51,6 +56,12 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
         return np.where(totals > 0, np.diag(confusion) / totals, np.nan)
 
 
+def class_accuracy_markdown(accuracy: dict[str, float]) -> str:
+    """A two-column markdown table: class, accuracy in percent."""
+    rows = [f"| {name} | {value:.1%} |" for name, value in accuracy.items()]
+    return "\n".join(["| class | accuracy |", "|---|---|", *rows])
+
+
 def display_images(images: np.ndarray, data: CIFAR10Data) -> np.ndarray:
     """Preprocessed (N, C, H, W) back to viewable (N, H, W, C) in [0, 1]."""
     if "mean_image" in data.stats:  # the mean image was subtracted on the 0-255 scale
@@ -64,42 +75,80 @@ def display_images(images: np.ndarray, data: CIFAR10Data) -> np.ndarray:
     return np.clip(pixels, 0, 1).transpose(0, 2, 3, 1)
 
 
-def _figure(width: float, height: float):
-    """A bare matplotlib Figure (inches), imported on first use. No pyplot: no global state to
-    clean up, and the backend of a notebook that calls train() stays as it is."""
-    from matplotlib.figure import Figure  # matplotlib: only for the final figures
+@functools.cache
+def _font(size: int):
+    """DejaVu Sans (matplotlib ships it; found without importing matplotlib), else Pillow's
+    own; Pillow is imported here, on the first figure drawn."""
+    from PIL import ImageFont  # Pillow: only for the final figures
 
-    return Figure(figsize=(width, height), dpi=DPI)
+    spec = importlib.util.find_spec("matplotlib")
+    for folder in spec.submodule_search_locations if spec else []:
+        path = Path(folder, "mpl-data", "fonts", "ttf", "DejaVuSans.ttf")
+        if path.is_file():
+            return ImageFont.truetype(str(path), size)
+    return ImageFont.load_default(size=size)
 
 
-def _to_png(fig) -> bytes:
+def _to_png(image) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)  # Agg renders PNGs whatever the backend
+    image.save(buffer, format="PNG", compress_level=1)  # fast: these PNGs are small anyway
     return buffer.getvalue()
+
+
+def blues(fraction: np.ndarray) -> np.ndarray:
+    """Fractions in [0, 1] to RGB uint8 (..., 3), from near-white to dark blue."""
+    t = np.clip(fraction, 0, 1)[..., None]
+    return np.round(BLUE_LOW + t * (BLUE_HIGH - BLUE_LOW)).astype(np.uint8)
+
+
+def _vertical_label(text: str, font):
+    """`text` turned 90° anticlockwise, read bottom to top (Pillow draws only horizontal text)."""
+    from PIL import Image, ImageDraw  # Pillow: only for the final figures
+
+    width = int(font.getlength(text)) + 2
+    label = Image.new("L", (width, font.size + 4), 0)
+    ImageDraw.Draw(label).text((1, 0), text, fill=255, font=font)
+    return label.rotate(90, expand=True)
 
 
 def confusion_matrix_png(confusion: np.ndarray, names: tuple[str, ...], title: str) -> bytes:
     """A heat map coloured by row fraction, each cell labelled with its count; the y labels
     carry each class's accuracy."""
+    from PIL import Image, ImageDraw  # Pillow: only for the final figures
+
     n = len(names)
     totals = np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     fraction = confusion / totals  # rows sum to 1: classes of any size compare
     accuracy = per_class_accuracy(confusion)
-    fig = _figure(6.4, 5.6)
-    ax = fig.subplots()
-    ax.imshow(fraction, cmap="Blues", vmin=0, vmax=1)
-    for (row, col), count in np.ndenumerate(confusion):
-        color = "white" if fraction[row, col] > 0.5 else "black"
-        ax.text(col, row, str(count), ha="center", va="center", fontsize=7, color=color)
-    ax.set_xticks(range(n), names, rotation=45, ha="right", fontsize=8)
     y_labels = [
         f"{name} {acc:.0%}" if np.isfinite(acc) else name
         for name, acc in zip(names, accuracy, strict=True)
     ]
-    ax.set_yticks(range(n), y_labels, fontsize=8)
-    ax.set(xlabel="predicted", ylabel="true (class accuracy)", title=title)
-    fig.subplots_adjust(left=0.2, right=0.98, bottom=0.17, top=0.94)  # fixed: no layout pass
-    return _to_png(fig)
+    font, small = _font(12), _font(10)
+    left = int(max(font.getlength(t) for t in y_labels)) + 30  # y labels, then "true"
+    bottom = int(max(font.getlength(t) for t in names)) + 30  # x labels, then "predicted"
+    top, right, side = 30, 10, n * CELL
+    image = Image.new("RGB", (left + side + right, top + side + bottom), "white")
+    cells = np.repeat(np.repeat(blues(fraction), CELL, axis=0), CELL, axis=1)
+    image.paste(Image.fromarray(cells), (left, top))
+    draw = ImageDraw.Draw(image)
+    draw.text((image.width / 2, 8), title, fill="black", font=font, anchor="mt")
+    for (row, col), count in np.ndenumerate(confusion):
+        color = "white" if fraction[row, col] > 0.5 else "black"
+        centre = (left + col * CELL + CELL / 2, top + row * CELL + CELL / 2)
+        draw.text(centre, str(count), fill=color, font=small, anchor="mm")
+    for k, (name, label) in enumerate(zip(names, y_labels, strict=True)):
+        draw.text(
+            (left - 6, top + k * CELL + CELL / 2), label, fill="black", font=font, anchor="rm"
+        )
+        text = _vertical_label(name, font)
+        image.paste("black", (left + k * CELL + (CELL - text.width) // 2, top + side + 6), text)
+    draw.text(
+        (left + side / 2, image.height - 4), "predicted", fill="black", font=font, anchor="mb"
+    )
+    axis = _vertical_label("true (class accuracy)", font)
+    image.paste("black", (2, top + (side - axis.height) // 2), axis)
+    return _to_png(image)
 
 
 def tile_grid(images: np.ndarray, columns: int, row_gap: int, col_gap: int) -> np.ndarray:
@@ -116,23 +165,28 @@ def tile_grid(images: np.ndarray, columns: int, row_gap: int, col_gap: int) -> n
 
 
 def misclassified_png(images: np.ndarray, titles: list[str], title: str) -> bytes:
-    """One mosaic of (N, H, W, C) images in [0, 1], each under its own title; one Axes only, as
-    each extra Axes costs matplotlib tens of milliseconds."""
-    n, h, w, _ = images.shape
+    """One mosaic of (N, H, W, C) images in [0, 1], each zoomed TILE_ZOOM times under its own
+    title, below the mosaic's title."""
+    from PIL import Image, ImageDraw  # Pillow: only for the final figures
+
+    font, small = _font(12), _font(10)
+    zoomed = np.repeat(np.repeat(images, TILE_ZOOM, axis=1), TILE_ZOOM, axis=2)
+    n, h, w, _ = zoomed.shape
     columns = min(GRID_COLUMNS, n)
-    row_gap, col_gap = TILE_GAP, w // 2  # room for a title above, and for its width
-    grid = tile_grid(images, columns, row_gap, col_gap)
-    width, height = (side * TILE_ZOOM / DPI for side in (grid.shape[1], grid.shape[0]))
-    fig = _figure(width, height + HEADER_INCHES)
-    ax = fig.add_axes((0, 0, 1, height / (height + HEADER_INCHES)))  # fixed: no layout pass
-    ax.imshow(grid, interpolation="nearest")
+    col_gap = max(int(max(small.getlength(t) for t in titles)) + 8 - w, 8)  # room for titles
+    grid = tile_grid(zoomed, columns, TILE_GAP, col_gap)
+    pixels = np.round(grid * 255).astype(np.uint8)
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    image = Image.new("RGB", (pixels.shape[1], pixels.shape[0] + HEADER), "white")
+    image.paste(Image.fromarray(pixels), (0, HEADER))
+    draw = ImageDraw.Draw(image)
+    draw.text((image.width / 2, 6), title, fill="black", font=font, anchor="mt")
     for i, text in enumerate(titles):
         x = (i % columns) * (w + col_gap) + (col_gap + w) / 2  # above the tile's centre
-        y = (i // columns) * (h + row_gap) + row_gap - 1
-        ax.text(x, y, text, ha="center", va="bottom", fontsize=6.5)
-    ax.set_axis_off()
-    fig.suptitle(title, fontsize=9, y=1 - 0.1 / (height + HEADER_INCHES))
-    return _to_png(fig)
+        y = HEADER + (i // columns) * (h + TILE_GAP) + TILE_GAP - 2
+        draw.text((x, y), text, fill="black", font=small, anchor="mb")
+    return _to_png(image)
 
 
 def _write_png(logger: TensorBoardLogger, tag: str, png: bytes, step: int) -> None:
@@ -147,7 +201,7 @@ def write_final_figures(
     predictions: dict[str, np.ndarray],
 ) -> dict[str, float]:
     """The confusion matrix, per-class accuracy and misclassified images of the test split (val
-    when the test split is empty); returns the class-accuracy scalars written.
+    when the test split is empty); returns each class's accuracy, as the text table shows it.
 
     Args:
         predictions: split -> predicted labels (N,) of its last evaluation
@@ -163,12 +217,10 @@ def write_final_figures(
     names = class_names()
     confusion = confusion_matrix(chosen.labels, predicted, len(names))
     accuracy = per_class_accuracy(confusion)
-    scalars = {
-        CLASS_ACCURACY_TAG.format(split=split, name=name): float(acc)
-        for name, acc in zip(names, accuracy, strict=True)
-        if np.isfinite(acc)
+    by_class = {
+        name: float(acc) for name, acc in zip(names, accuracy, strict=True) if np.isfinite(acc)
     }
-    logger.scalars(step, scalars)
+    logger.text(CLASS_ACCURACY_TAG.format(split=split), class_accuracy_markdown(by_class), step)
     overall = np.trace(confusion) / confusion.sum()
     title = f"{split} confusion matrix, step {step}: {overall:.1%} of {len(chosen)}"
     _write_png(
@@ -181,7 +233,7 @@ def write_final_figures(
         titles = [f"{names[chosen.labels[i]]} → {names[predicted[i]]}" for i in shown]
         title = f"{split}: first {len(shown)} of {wrong.size} misclassified (true → predicted)"
         _write_png(logger, f"{split}/misclassified", misclassified_png(images, titles, title), step)
-    return scalars
+    return by_class
 
 
 def write_histograms(

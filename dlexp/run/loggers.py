@@ -151,7 +151,7 @@ class RunLoggers:
         if self.tensorboard is None:
             return
         metrics = ordered_metrics(final)
-        self.tensorboard.hparams(self.hparams, metrics, trial_id=str(self.out), differs=self._swept)
+        self.tensorboard.hparams(self.hparams, metrics, run_folder=self.out, differs=self._swept)
         predictions = self._backend.last_predictions
         if self._final_figures and predictions:
             from dlexp.run.final_figures import write_final_figures  # matplotlib: not at start-up

@@ -13,6 +13,7 @@ from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import HistogramProto, Summary
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+from tensorboard.plugins.text import summary_v2 as text_summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 FLUSH_SECS = 10  # curves show up live in TensorBoard within this many seconds
@@ -59,6 +60,16 @@ def histogram_proto(values: np.ndarray, bins: np.ndarray | None = None) -> Histo
     )
 
 
+def run_name(folder: str | Path) -> str:
+    """The name `tensorboard --logdir outputs` gives a run: its folder relative to the nearest
+    ancestor named `outputs` (`torch_mlp/runs/2026-...`), else the folder's own name."""
+    folder = Path(folder).absolute()
+    for parent in folder.parents:
+        if parent.name == "outputs":
+            return folder.relative_to(parent).as_posix()
+    return folder.name
+
+
 class TensorBoardLogger:
     """TensorBoard's event writer without torch: the NumPy path never imports it."""
 
@@ -90,6 +101,10 @@ class TensorBoardLogger:
         )
         self._add(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
+    def text(self, tag: str, markdown: str, step: int) -> None:
+        """Markdown (tables included) for the Text tab; Time Series and Scalars never show it."""
+        self._add(text_summary.text_pb(tag, markdown), step)
+
     def histogram(self, tag: str, values: np.ndarray, step: int) -> None:
         """A histogram of `values` (any shape) with torch's default "tensorflow" buckets."""
         self._add(Summary(value=[Summary.Value(tag=tag, histo=histogram_proto(values))]), step)
@@ -100,11 +115,15 @@ class TensorBoardLogger:
         metric_tags: list[str],
         trial_id: str | None = None,
         differs: Collection[str] = (),
+        run_folder: str | Path | None = None,
     ) -> None:
         """Record this run's hyperparameters for the HParams tab, both lists in the order given.
 
         Args:
-            trial_id: keeps runs with identical configs apart (default: a hash of `hparams`).
+            trial_id: keeps runs with identical configs apart (default: `run_folder`'s
+                `run_name`, else a hash of `hparams`).
+            run_folder: the run's folder, named in the Trial ID column as TensorBoard names
+                the run when it opens `outputs/`.
             differs: the hparams a sweep varies. TensorBoard sorts the columns by "differs",
                 then by name, and shows the first five: these come first.
         """
@@ -117,6 +136,8 @@ class TensorBoardLogger:
         for info in record.experiment.hparam_infos:
             info.differs = info.name in differs
         plugin_data.content = record.SerializeToString()
+        if trial_id is None and run_folder is not None:
+            trial_id = run_name(run_folder)
         self._add(config, 0)
         self._add(hparams_summary.hparams_pb(hparams, trial_id=trial_id), 0)
 
