@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -107,3 +108,33 @@ def test_inductor_cache_defaults_to_dlexps_cache_folder(monkeypatch, tmp_path):
     assert Path(use_persistent_inductor_cache()) == tmp_path / "inductor"
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
     assert use_persistent_inductor_cache() == str(tmp_path / "mine")  # the user's choice wins
+
+
+def mapped_file(address: int) -> str | None:
+    """The file whose mapping in this process holds `address` (Linux /proc/self/maps)."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        start, stop = (int(bound, 16) for bound in fields[0].split("-"))
+        if start <= address < stop:
+            return fields[5] if len(fields) == 6 else None
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="reads Linux's /proc/self/maps")
+def test_cpu_splits_share_the_cached_files_pages_and_keep_only_the_subsets(tiny_cfg):
+    from dlexp.build import load_run_data
+
+    load_run_data(tiny_cfg())  # the first full run writes the prepared cache
+    cfg = tiny_cfg(*mlp_overrides("data.train_subset=60", "data.eval_subset=30"))
+    backend, sampler = make_backend_for(cfg)
+    data = load_run_data(cfg)
+    for name in ("train", "val", "test"):
+        images = backend.splits[name][0]
+        assert torch.equal(images, torch.from_numpy(getattr(data, name).images.copy()))
+        assert len(images) == (60 if name == "train" else 30)
+        # the tensor's bytes are the cache file's pages (mapped copy-on-write), not a copy
+        assert mapped_file(images.data_ptr()) == str(Path(getattr(data, name).images.filename))
+    before = data.train.images[0].copy()
+    backend.splits["train"][0][0] += 1.0  # a write stays private to the tensor
+    np.testing.assert_array_equal(load_run_data(cfg).train.images[0], before)
+    assert losses(backend, sampler, 2)[0] > 0  # and it trains

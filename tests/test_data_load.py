@@ -167,3 +167,23 @@ def test_load_cifar10_passes_the_subsets_on(tiny_cifar):
     data = load_cifar10(tiny_cifar, validation_size=20, cache_dir=None, train_subset=np.int64(3),
                         eval_subset=4)  # fmt: skip
     assert (len(data.train), len(data.val), len(data.test)) == (3, 4, 4)
+
+
+def test_copy_on_write_maps_the_same_file_bytes_privately_without_a_copy(tmp_path):
+    import mmap
+
+    folder, cache = write_tiny_cifar10(tmp_path / "d"), tmp_path / "cache"
+    args = {"download": False, "validation_size": 20, "cache_dir": cache}
+    load_cifar10(folder.parent, **args)  # writes the prepared folder
+    mapped = load_cifar10(folder.parent, **args)
+    view = mapped.train.images[3:9]  # a subset starts inside the file
+    private = load_module.copy_on_write(view)
+    np.testing.assert_array_equal(private, view)
+    assert private.filename == view.filename and private.mode == "c"
+    assert isinstance(private.base, mmap.mmap) and not private.flags.owndata  # a mapping, no copy
+    assert private.flags.writeable
+    private[0] += 1.0  # stays in this process: neither the shared map nor the file changes
+    np.testing.assert_array_equal(view, load_cifar10(folder.parent, **args).train.images[3:9])
+    assert not np.array_equal(private[0], view[0])
+    assert load_module.copy_on_write(np.zeros((2, 3), np.float32)) is None  # not a mapping
+    assert load_module.copy_on_write(mapped.train.images[::2]) is None  # not contiguous

@@ -15,6 +15,7 @@ from dlexp.backends.torch_schedules import make_torch_scheduler as make_schedule
 from dlexp.backends.training_state import load_training_state, training_state
 from dlexp.data.augment import draw_augment
 from dlexp.data.cifar10 import default_cache_dir
+from dlexp.data.load import copy_on_write
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
 from dlexp.errors import ConfigError
@@ -134,13 +135,15 @@ class Backend:
         self.last_predictions: dict[str, np.ndarray] = {}  # split -> labels its last eval chose
 
     def _to_device(self, images: np.ndarray) -> torch.Tensor:
-        # The data cache's images are read-only memory maps. A CPU tensor must not share them
-        # (torch may write to its tensors), so it gets its own copy; for another device the
-        # shared tensor is only read, by the copy to that device.
+        # The data cache's images are read-only memory maps of only the images the run keeps
+        # (its subsets are views). A CPU tensor shares them, remapped copy-on-write: torch may
+        # write to its tensors, and a write then stays private to this process; no copy of
+        # the split is made. Another device copies the view's images once, to itself.
         if images.flags.writeable:
             tensor = torch.from_numpy(images)
         elif self.device.type == "cpu":
-            tensor = torch.from_numpy(images.copy())
+            private = copy_on_write(images)
+            tensor = torch.from_numpy(images.copy() if private is None else private)
         else:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "The given NumPy array is not writable")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import mmap
 import os
 import shutil
 import tempfile
@@ -123,6 +124,21 @@ def discard(folder: Path) -> None:
     except OSError:
         return  # gone already (another job discarded it) or not ours to move
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def copy_on_write(images: np.ndarray) -> np.ndarray | None:
+    """The same bytes as `images`, a read-only view of a cache file, mapped again copy-on-write:
+    writable and private to this process, with no copy until a page is written (the page cache
+    serves the rest). None when `images` is not a C-contiguous view of a memory-mapped file."""
+    if not isinstance(images, np.memmap) or not images.flags.c_contiguous or not images.size:
+        return None
+    mapped = getattr(images, "_mmap", None)  # NumPy's mmap.mmap under the file's array
+    if mapped is None or images.filename is None:
+        return None
+    mapping_start = images.offset - images.offset % mmap.ALLOCATIONGRANULARITY  # in the file
+    mapping_address = np.frombuffer(mapped, dtype=np.uint8).ctypes.data
+    in_file = mapping_start + images.ctypes.data - mapping_address  # the view's first byte
+    return np.memmap(images.filename, images.dtype, "c", in_file, images.shape)
 
 
 def load_cifar10(
