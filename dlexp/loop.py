@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -14,9 +15,11 @@ from dlexp.data.sampler import BatchIndices, BatchSampler
 from dlexp.errors import ConfigError, DlexpError
 from dlexp.run.record import RunStopped, metric_direction
 
+log = logging.getLogger("dlexp")
+
 # Called after every evaluation with the step and the evaluated metrics ("val/accuracy", ...);
 # a hook may raise RunStopped to end the run (pruning, early stopping).
-EvalHook = Callable[[int, dict[str, float]], None]
+EvalHook = Callable[[int, dict[str, float]], str | None]  # a warning line, or None
 
 
 class Backend(Protocol):
@@ -101,6 +104,7 @@ class FitResult:
     eval_s: float = 0.0  # wall seconds spent evaluating
     status: str = "completed"  # or how a RunStopped hook ended it (dlexp.run.record)
     reason: str = ""  # one line, when the status is not completed
+    warnings: list[str] = field(default_factory=list)  # what eval hooks noticed (NotLearning)
 
 
 class EarlyStopping:
@@ -132,6 +136,39 @@ class EarlyStopping:
             )
 
 
+class NotLearning:
+    """An eval hook that warns once when the train loss has stayed within 1% of ln(n_classes),
+    the loss of a uniform guess, over the first `evaluations` evaluations: a run at chance level.
+    `fix` is the likely cause and the override that fixes it, for the run's model."""
+
+    def __init__(self, n_classes: int, fix: str, evaluations: int = 3):
+        self.chance, self.n_classes = math.log(n_classes), n_classes
+        self.fix, self.evaluations = fix, evaluations
+        self.seen = 0  # evaluations checked so far
+        self.flat = True  # the train loss has stayed at chance in all of them
+
+    def state_dict(self) -> dict:
+        return {"seen": self.seen, "flat": self.flat}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seen, self.flat = state["seen"], state["flat"]
+
+    def __call__(self, step: int, metrics: dict[str, float]) -> str | None:
+        if self.seen >= self.evaluations:
+            return None
+        self.seen += 1
+        loss = metrics.get("train/loss")
+        at_chance = loss is not None and abs(loss - self.chance) <= 0.01 * self.chance
+        self.flat = self.flat and at_chance
+        if self.seen < self.evaluations or not self.flat:
+            return None
+        return (
+            f"not learning: the train loss is still {loss:.4f}, chance level "
+            f"(ln {self.n_classes} = {self.chance:.4f}), after {self.evaluations} evaluations "
+            f"(step {step}); {self.fix}"
+        )
+
+
 def evaluate_all(backend: Backend) -> dict[str, float]:
     """Every eval split's metrics, keyed by TensorBoard tag ("val/accuracy", ...)."""
     return {
@@ -159,7 +196,7 @@ def fit(
     A RunStopped from an eval hook ends the run early; so does a stop signal, after its step
     and a checkpoint.
     """
-    last_eval = ""
+    last_loss, last_eval = "", ""
     step_done = getattr(sink, "step_done", None)
     bar = tqdm(
         total=schedule.max_steps,
@@ -193,7 +230,8 @@ def fit(
                 train = {"train/loss": loss, "train/accuracy": accuracy}
                 sink.scalars(step, {**train, "train/lr": lr})
                 result.final.update(train)
-                bar.set_postfix_str(f"loss {loss:.3f}{last_eval}", refresh=False)
+                last_loss = f"loss {loss:.3f}"
+                bar.set_postfix_str(f"{last_loss}{last_eval}", refresh=False)
             evaluates = step % schedule.eval_freq == 0 or is_last
             if evaluates:
                 eval_start = time.perf_counter()
@@ -208,9 +246,14 @@ def fit(
                     result.best = {**val, "best_step": step}
                 shown = "val/accuracy" if "val/accuracy" in evaluated else "test/accuracy"
                 last_eval = f", {shown.split('/')[0]} acc {evaluated[shown]:.3f}"
+                shown_now = f"{last_loss}{last_eval}".lstrip(", ")
+                bar.set_postfix_str(shown_now, refresh=False)  # the bar's last frame shows it
                 try:
-                    for hook in eval_hooks:
-                        hook(step, evaluated)
+                    for hook in eval_hooks:  # with the latest train metrics too
+                        warning = hook(step, {**result.final, **evaluated})
+                        if warning:
+                            result.warnings.append(warning)
+                            log.warning("%s", warning)
                 except RunStopped:
                     if checkpoints is not None:  # the state it stopped in, for dlexp-eval
                         checkpoints.save(step, result)

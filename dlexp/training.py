@@ -23,7 +23,7 @@ from dlexp.build import (
 from dlexp.cli import run_cli, run_job
 from dlexp.data import BatchSampler
 from dlexp.errors import ConfigError
-from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, fit
+from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, NotLearning, fit
 from dlexp.run.checkpoints import LAST, RunCheckpoints, find_checkpoint
 from dlexp.run.cores import share_cores
 from dlexp.run.environment import write_environment
@@ -91,8 +91,18 @@ def _interrupted(cfg: DictConfig, result: FitResult, stop: StopRequests) -> RunI
     return interrupted
 
 
+# Why a model's run sits at chance level, and the override that fixes it (NotLearning's line)
+NOT_LEARNING_FIXES = {
+    "numpy_mlp": "the course's init (model.init_std=1e-4) is too small for this depth: try "
+    "model.init_std=1e-2",
+    "torch_mlp": "the course's init (model.init=course) is too small for this depth: try "
+    "model.init=default",
+}
+
+
 def _eval_hooks(cfg: DictConfig) -> list:
-    """Early stopping and a search trial's pruning report, each when configured."""
+    """Early stopping and a search trial's pruning report, each when configured; then the check
+    that the run learns (last: a checkpoint restores the hooks' states in this order)."""
     hooks = []
     if cfg.early_stop.patience is not None:
         hooks.append(EarlyStopping(cfg.optimized_metric, cfg.early_stop.patience))
@@ -100,6 +110,8 @@ def _eval_hooks(cfg: DictConfig) -> list:
         from dlexp.search.trial_report import TrialReport  # imports Optuna: only in a search
 
         hooks.append(TrialReport.from_config(cfg.search, cfg.optimized_metric))
+    fix = NOT_LEARNING_FIXES.get(cfg.model.name, "try a larger optim.lr or another init")
+    hooks.append(NotLearning(cfg.model.get("n_classes", 10), fix))
     return hooks
 
 
@@ -211,10 +223,13 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> Run:
         f"{k} {final[k]:.4f}" for k in ("val/accuracy", "test/accuracy") if k in final
     )
     ended = "" if result.status == "completed" else f" ({result.status}: {result.reason})"
-    log.info(
-        "%d steps in %.1fs (start-up %.1fs)%s | %s | %s",
-        result.steps, wall, startup_s, ended, shown, out,
-    )  # fmt: skip
+    ran = result.steps - first_step  # this process's steps: a resume ran from its checkpoint on
+    steps = (
+        f"{ran} steps"
+        if not first_step
+        else f"{ran} steps (resumed: {first_step + 1}-{result.steps})"
+    )
+    log.info("%s in %.1fs (start-up %.1fs)%s | %s | %s", steps, wall, startup_s, ended, shown, out)
     return Run.from_record(out, cfg, record, data)
 
 

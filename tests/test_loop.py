@@ -10,7 +10,15 @@ import pytest
 
 from dlexp.data import BatchSampler
 from dlexp.errors import ConfigError, DlexpError
-from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, evaluate_all, fit, is_better
+from dlexp.loop import (
+    EarlyStopping,
+    FitResult,
+    LoopSchedule,
+    NotLearning,
+    evaluate_all,
+    fit,
+    is_better,
+)
 from dlexp.run.record import RunStopped
 
 
@@ -313,3 +321,61 @@ def test_evaluate_all_keys_each_splits_metrics_by_tensorboard_tag():
     assert evaluate_all(backend) == {
         "val/loss": 1.0, "val/accuracy": 0.1, "test/loss": 1.0, "test/accuracy": 0.1,
     }  # fmt: skip
+
+
+CHANCE = math.log(10)
+
+
+@pytest.mark.parametrize(
+    ("losses", "warns"),
+    [
+        ([CHANCE, CHANCE * 1.005, CHANCE * 0.995], True),  # within 1% three times
+        ([CHANCE, CHANCE, CHANCE * 0.98], False),  # the third evaluation learned
+        ([CHANCE * 0.9, CHANCE, CHANCE], False),  # it learned, then fell back: not this warning
+        ([CHANCE, CHANCE], False),  # only two evaluations so far
+    ],
+)
+def test_not_learning_warns_once_at_the_third_evaluation_at_chance(losses, warns):
+    hook = NotLearning(10, "try model.init_std=1e-2")
+    lines = [hook(100 * (i + 1), {"train/loss": loss}) for i, loss in enumerate(losses)]
+    assert lines[:-1] == [None] * (len(losses) - 1)
+    if warns:
+        assert lines[-1] == (
+            "not learning: the train loss is still 2.2911, chance level (ln 10 = 2.3026), after "
+            "3 evaluations (step 300); try model.init_std=1e-2"
+        )
+    else:
+        assert lines[-1] is None
+    if len(losses) == 3:
+        assert hook(400, {"train/loss": CHANCE}) is None  # checked over the first three only
+
+
+def test_not_learning_resumes_its_count_from_a_checkpoint():
+    first = NotLearning(10, "fix")
+    first(100, {"train/loss": CHANCE})
+    first(200, {"train/loss": CHANCE})
+    resumed = NotLearning(10, "fix")
+    resumed.load_state_dict(first.state_dict())
+    assert resumed(300, {"train/loss": CHANCE}) == first(300, {"train/loss": CHANCE})
+    assert resumed.state_dict() == first.state_dict() == {"seen": 3, "flat": True}
+
+
+def test_fit_records_a_hooks_warning_and_the_train_loss_reaches_it():
+    hook = NotLearning(10, "fix it")
+    result, *_ = run_fit(max_steps=6, eval_freq=2, log_freq=1, eval_hooks=[hook],
+                         loss_at=lambda step: CHANCE)  # fmt: skip
+    assert len(result.warnings) == 1 and result.warnings[0].startswith("not learning: ")
+    assert "(step 6); fix it" in result.warnings[0]
+    learning, *_ = run_fit(max_steps=6, eval_freq=2, log_freq=1, eval_hooks=[NotLearning(10, "")])
+    assert learning.warnings == []  # the default fake loss, 1/step, is far from ln 10
+
+
+def test_the_progress_bars_last_frame_shows_the_final_evaluation(capsys):
+    scripted = {"val": {1: {"loss": 1.0, "accuracy": 0.25}, 2: {"loss": 1.0, "accuracy": 0.75}}}
+    backend = FakeBackend([], scripted=scripted)
+    sampler = BatchSampler(40, 10, np.random.default_rng(0))
+    # the last log (step 4) comes before the last evaluation (step 5)
+    fit(backend, sampler, LoopSchedule(5, 3, 4), Sink([]), "val/accuracy", FitResult())
+    frames = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()
+    last = [f for f in frames if "/5" in f][-1]
+    assert last.startswith("100%") and last.endswith("loss 0.200, val acc 0.750]"), last

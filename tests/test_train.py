@@ -4,12 +4,13 @@ and TensorBoard."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dlexp.training import train
-from tests.runs import read_scalars
+from tests.runs import read_scalars, tiny_command
 
 
 def test_twenty_step_run_logs_and_returns_metric(tiny_cfg, tmp_path):
@@ -121,3 +122,38 @@ def test_an_early_stopped_run_records_its_status_and_best(tiny_cfg, tmp_path):
     assert record["status"] == "early_stopped" and record["steps"] == 15
     assert record["best"]["best_step"] == 5
     assert returned == record["objective"] == record["best"]["val/accuracy"]
+
+
+def test_a_resumed_runs_summary_counts_this_processs_steps_and_says_from_where(
+    tiny_cifar, tmp_path
+):
+    run = tmp_path / "run"
+    first = subprocess.run(tiny_command(tiny_cifar, run, "max_steps=20"), capture_output=True,
+                           text=True, check=True)  # fmt: skip
+    assert "] 20 steps in " in first.stdout + first.stderr
+    resumed = subprocess.run(tiny_command(tiny_cifar, run, f"resume={run}", "max_steps=30"),
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    assert "] 10 steps (resumed: 21-30) in " in resumed.stdout + resumed.stderr
+    assert json.loads((run / "metrics.json").read_text())["steps"] == 30
+
+
+def test_a_run_at_chance_level_says_so_in_its_record_and_log(tiny_cfg, tmp_path, caplog):
+    # two hidden layers at the course's 1e-4 init: the signal vanishes, the loss stays at ln 10
+    caplog.set_level("WARNING", logger="dlexp")
+    train(tiny_cfg("model.n_hidden=[64,64]", "max_steps=30", "eval_freq=10", "log_freq=10"))
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["status"] == "completed"
+    assert len(record["warnings"]) == 1
+    assert record["warnings"][0].startswith("not learning: the train loss is still 2.30")
+    assert record["warnings"][0].endswith("try model.init_std=1e-2")
+    assert [r.getMessage() for r in caplog.records] == record["warnings"]
+    fixed_cfg = tiny_cfg(
+        "model.n_hidden=[64,64]",
+        "model.init_std=1e-2",
+        "max_steps=30",
+        "eval_freq=10",
+        "log_freq=10",
+        f"output_dir={tmp_path / 'fixed'}",
+    )
+    fixed = train(fixed_cfg)
+    assert "warnings" not in json.loads((fixed.folder / "metrics.json").read_text())

@@ -70,6 +70,7 @@ def write_metrics(out: Path, cfg: DictConfig, result: FitResult, timing: dict) -
         "final": result.final,
         "best": result.best,
         "timing": timing,
+        **({"warnings": result.warnings} if result.warnings else {}),  # what the run noticed
     }
     # atomic: a kill mid-write must not leave a half file that reads as a failed run
     write_atomically(out / "metrics.json", [(json.dumps(record, indent=2) + "\n").encode()])
