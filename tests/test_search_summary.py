@@ -39,8 +39,9 @@ def test_multirun_sweep_writes_jobs_and_summary(tiny_cifar, tmp_path):
     assert [r["overrides"].split()[0] for r in rows] == ["optim.lr=0.001", "optim.lr=0.002"]
     assert all(f"data.root={tiny_cifar}" in r["overrides"] for r in rows)
     assert all(0 <= float(r["val/accuracy"]) <= 1 for r in rows)
-    assert [r["run_dir"] for r in rows] == [str(job) for job in jobs]
+    assert [r["run_dir"] for r in rows] == [job.name for job in jobs]  # relative to summary.md
     md = (sweep / "summary.md").read_text()
+    assert str(tmp_path) not in md
     assert "optim.lr=0.001" in md and "optim.lr=0.002" in md and "val/accuracy" in md
 
     written = plot_runs(expand_runs([sweep]), sweep / "plots")  # dlexp-plot's default folder
@@ -100,7 +101,7 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tiny_cifar, tmp_path, l
     assert rows[2]["reason"] == "optim (sgd): learning rate must be > 0, got -1.0"
     assert rows[2]["steps"] == "0"
     for row in (rows[1], rows[3]):  # the good jobs ran to the end, untouched by the bad ones
-        record = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())
+        record = json.loads((sweep / row["run_dir"] / "metrics.json").read_text())
         assert record["status"] == "completed" and record["steps"] == 20
         assert float(row["objective"]) == record["objective"] == record["best"]["val/accuracy"]
         if launcher == "joblib":  # two jobs on this machine's cores: each takes its share
@@ -120,3 +121,24 @@ def test_a_job_that_died_without_metrics_is_listed_as_failed(tmp_path):
     rows = collect_jobs(tmp_path)
     assert [(r["job"], r["status"]) for r in rows] == [("0", "failed"), ("1", "completed")]
     assert rows[0]["reason"] == "no metrics.json: the job's process died"
+
+
+def test_trials_table_names_job_folders_relative_to_the_sweep(tmp_path):
+    """trials.md, like summary.md, names job folders relative to itself, never absolutely."""
+    optuna = pytest.importorskip("optuna")
+    from dlexp.search.study_outputs import write_trials_table
+
+    sweep = tmp_path / "outputs" / "numpy_mlp" / "multiruns" / "2026"
+    study = optuna.create_study()
+    for n, job_dir in enumerate([sweep / "0_optim.lr=0.1", sweep / "1_optim.lr=0.2", ""]):
+        trial = study.ask()
+        trial.suggest_float("optim.lr", 0.01, 1)
+        trial.set_user_attr("job_dir", str(job_dir))
+        study.tell(trial, 0.5 + n / 10)
+    sweep.mkdir(parents=True)
+    rows = write_trials_table(study, sweep)
+    assert [r["job_dir"] for r in rows] == ["0_optim.lr=0.1", "1_optim.lr=0.2", ""]
+    md = (sweep / "trials.md").read_text()
+    assert "| 0_optim.lr=0.1 |" in md and str(tmp_path) not in md
+    with (sweep / "trials.csv").open() as f:
+        assert [r["job_dir"] for r in csv.DictReader(f)] == ["0_optim.lr=0.1", "1_optim.lr=0.2", ""]

@@ -15,6 +15,10 @@ from dlexp.numpy_nn.schedules import make_numpy_scheduler as make_scheduler
 
 __all__ = ["OPTIMIZERS", "Backend", "make_scheduler", "prepare_device"]
 
+# A diverging run overflows to inf and nan: the loop's check turns the nan loss into one line
+# ("training diverged ..."), so NumPy's own RuntimeWarnings would only be noise ahead of it.
+DIVERGING = {"over": "ignore", "invalid": "ignore"}
+
 
 def prepare_device(device: str, precision: str, seed: int, deterministic: bool) -> str:
     """NumPy runs on the CPU (dlexp.config.checks refuses other devices), always deterministic."""
@@ -67,6 +71,7 @@ class Backend:
         if fusable:  # labels index rows unchecked in the fused loss: check them once here
             check_labels(self.splits, model.linears[-1].params["bias"].shape[0])
 
+    @np.errstate(**DIVERGING)
     def train_step(self, batch: BatchIndices) -> None:
         images, labels = self.splits["train"]
         indices = batch.indices
@@ -101,6 +106,7 @@ class Backend:
         self._loss_sum, self._correct, self._seen = 0.0, 0, 0
         return stats
 
+    @np.errstate(**DIVERGING)
     def evaluate(self, split: str) -> dict[str, float]:
         images, labels = self.splits[split]
         loss_sum = 0.0

@@ -158,7 +158,7 @@ def read_folder(folder: Path) -> ReportInput:
         metric, maximize = selection_metric(resolved_config(folder))
         command = recorded_command(folder / ".hydra" / "hydra.yaml", multirun=False)
         return ReportInput(folder, False, command, metric, maximize, [run])
-    job_dirs = [Path(row["run_dir"]) for row in collect_jobs(folder)]
+    job_dirs = [folder / row["run_dir"] for row in collect_jobs(folder)]
     if not job_dirs:
         raise DlexpError(f"{folder} holds no run: neither .hydra/ nor job folders with .hydra/")
     runs = [read_run(job) for job in job_dirs]

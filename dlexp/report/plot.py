@@ -9,6 +9,8 @@ evaluated once still shows. dlexp-report draws its curves with the same function
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
 import textwrap
 from pathlib import Path
@@ -88,11 +90,26 @@ def read_curves(run: Path) -> Curves:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
-    acc.Reload()
+    # A resumed run rewrites the steps after its checkpoint: TensorBoard drops the old points, as
+    # meant, but warns "Detected out of order event.step ... Purging expired events".
+    with quiet_logger("tensorboard", logging.ERROR):
+        acc.Reload()
     return {
         tag: ([e.step for e in acc.Scalars(tag)], [e.value for e in acc.Scalars(tag)])
         for tag in acc.Tags()["scalars"]
     }
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str, level: int):
+    """Within the block, the library logger `name` passes only records at `level` and above."""
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 def pyplot():
@@ -100,7 +117,9 @@ def pyplot():
     import matplotlib  # matplotlib, here and below: only when a figure is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # (as above: after use("Agg"))
+    # the first import builds matplotlib's font cache and says so ("generated new fontManager")
+    with quiet_logger("matplotlib.font_manager", logging.WARNING):
+        import matplotlib.pyplot as plt  # (as above: after use("Agg"))
 
     return plt
 

@@ -9,6 +9,7 @@ from dlexp.report.collect import ReportInput, RunRecord
 from dlexp.report.figures import Figure
 from dlexp.report.plot import short_names
 from dlexp.report.render import Code, Document, Image, Section, Table, Text
+from dlexp.run.tensorboard import run_name
 
 TIMING_UNITS = {
     "wall_s": "s",
@@ -147,7 +148,7 @@ def sweep_sections(
             Section(
                 f"Best run: job {best.name}",
                 [
-                    Text(f"Folder: {best.folder}"),
+                    Text(f"Folder: {best.folder.relative_to(report.folder).as_posix()}"),
                     overrides_table(best),
                     metrics_table(best),
                     timing_table(best),
@@ -180,7 +181,9 @@ def build_document(
     report: ReportInput, curves: list[Figure], scatters: list[Figure], now: datetime
 ) -> Document:
     kind = "Sweep" if report.is_sweep else "Run"
-    subtitle = f"{report.folder.resolve()} · written {now:%Y-%m-%d %H:%M}"
+    subtitle = (
+        f"{run_name(report.folder)} · written {now:%Y-%m-%d %H:%M}"  # as TensorBoard names it
+    )
     if report.is_sweep:
         sections = sweep_sections(report, curves, scatters)
     else:

@@ -15,7 +15,19 @@ from dlexp.search.summary import write_table
 log = logging.getLogger(__name__)
 
 
-def trial_rows(study) -> list[dict]:
+def relative_folder(job_dir: str, sweep_dir: Path) -> str:
+    """A trial's job folder as trials.md names it: relative to the sweep folder, where the table
+    lies, like summary.md's (a folder outside it stays as recorded)."""
+    if not job_dir:
+        return ""
+    path = Path(job_dir)
+    try:
+        return path.absolute().relative_to(sweep_dir.absolute()).as_posix()
+    except ValueError:
+        return job_dir
+
+
+def trial_rows(study, sweep_dir: Path) -> list[dict]:
     """One row per trial: number, state, value, steps run, params, job folder, reason."""
     keys = sorted({k for t in study.get_trials(deepcopy=False) for k in t.params})
     rows = []
@@ -28,7 +40,7 @@ def trial_rows(study) -> list[dict]:
                 "value": "" if t.value is None else t.value,
                 "steps": attrs.get("steps", ""),
                 **{k: t.params.get(k, "") for k in keys},
-                "job_dir": attrs.get("job_dir", ""),
+                "job_dir": relative_folder(attrs.get("job_dir", ""), sweep_dir),
                 "reason": attrs.get("reason", ""),
             }
         )
@@ -37,7 +49,7 @@ def trial_rows(study) -> list[dict]:
 
 def write_trials_table(study, sweep_dir: Path) -> list[dict]:
     """trials.csv and trials.md; returns the rows."""
-    rows = trial_rows(study)
+    rows = trial_rows(study, sweep_dir)
     if rows:
         write_table(rows, sweep_dir, "trials", ".4g")
     return rows
@@ -49,7 +61,11 @@ def write_plots(study, sweep_dir: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
+    font_log = logging.getLogger("matplotlib.font_manager")
+    level, _ = font_log.level, font_log.setLevel(logging.WARNING)  # not "generated new fontManager"
     import matplotlib.pyplot as plt  # (as above: after use("Agg"))
+
+    font_log.setLevel(level)
     import optuna  # (as above)
     from optuna.visualization import matplotlib as optuna_plots  # (as above)
 

@@ -23,7 +23,8 @@ SHOWN_METRICS = (
 
 
 def collect_jobs(sweep_dir: Path) -> list[dict]:
-    """One row per job folder (one with .hydra/): status, overrides, metrics, folder."""
+    """One row per job folder (one with .hydra/): status, overrides, metrics, and the folder
+    relative to `sweep_dir`, where summary.md lies (`sweep_dir / row["run_dir"]` finds it)."""
     rows = []
     job_dirs = sorted((p.parent for p in sweep_dir.glob("*/.hydra")), key=_job_order)
     for job_dir in job_dirs:
@@ -38,7 +39,7 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
                 "objective": "" if record.get("objective") is None else record["objective"],
                 **{m: final.get(m, "") for m in SHOWN_METRICS},
                 "reason": record.get("reason", ""),
-                "run_dir": str(job_dir),
+                "run_dir": job_dir.relative_to(sweep_dir).as_posix(),
             }
         )
     return rows
