@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shlex
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
 import dlexp
 from dlexp.config import register_config
-from dlexp.errors import failure_reason, job_user_errors, one_line, user_errors
+from dlexp.errors import ConfigError, failure_reason, job_user_errors, one_line, user_errors
+from dlexp.overrides import COURSE_FLAGS, course_override, expand_home
+from dlexp.run.checkpoints import LAST, find_checkpoint
+from dlexp.run.folder import FolderAtStart
 from dlexp.run.signals import RunInterrupted
 from dlexp.search import register_plugins
 from dlexp.search.summary import SweepSummary
@@ -31,10 +37,24 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _folder_at_start() -> FolderAtStart | None:
+    """A single run's folder as Hydra made it, before the job writes anything."""
+    if not HydraConfig.initialized() or _in_multirun():
+        return None
+    hydra_cfg = HydraConfig.get()
+    return FolderAtStart.look(
+        Path(hydra_cfg.runtime.output_dir), hydra_cfg.output_subdir or ".hydra",
+        f"{hydra_cfg.job.name}.log",
+    )  # fmt: skip
+
+
 def run_job(job: Callable, cfg, prog: str):
     """Run the job function inside Hydra. A single run's user error is one line and exit 2 (a
-    bug keeps its traceback). In a sweep the job has recorded its failure in metrics.json; it
-    logs the reason and returns, so that the other jobs run and the summary is written."""
+    bug keeps its traceback), and takes back what the run added to its folder: a refused run
+    leaves no folder, a refused resume leaves the resumed run's folder as it was. In a sweep
+    the job has recorded its failure in metrics.json; it logs the reason and returns, so that
+    the other jobs run and the summary is written."""
+    at_start = _folder_at_start()
     try:
         return job(cfg)
     except RunInterrupted as stopped:
@@ -44,6 +64,8 @@ def run_job(job: Callable, cfg, prog: str):
     except Exception as err:
         if not _in_multirun():
             if isinstance(err, job_user_errors()):
+                if at_start is not None and not _user_wants_traceback():
+                    at_start.undo()  # refused before its first step: nothing to keep
                 _exit_with_one_line(prog, err)
             raise
         if isinstance(err, job_user_errors()) and not _user_wants_traceback():
@@ -61,8 +83,64 @@ def _exit_with_one_line(prog: str, err: BaseException) -> None:
     """Print `prog: error: <one line>` and exit 2; re-raise when the user set HYDRA_FULL_ERROR=1."""
     if _user_wants_traceback():
         raise err
-    print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+    print(f"{prog}: error: {one_line(err, sys.argv[1:])}", file=sys.stderr)
     sys.exit(2)
+
+
+# Hydra's own flags (its argparse parser); any other flag gets one line, not a usage block.
+HYDRA_FLAGS = ("-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "-r", "--resolve",
+               "-p", "--package", "--run", "-m", "--multirun", "-sc", "--shell-completion",
+               "-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+               "--experimental-rerun", "-i", "--info")  # fmt: skip
+
+
+MODES = {"-m": "-m", "--multirun": "-m", "-c": "--cfg", "--cfg": "--cfg", "-i": "--info",
+         "--info": "--info", "--run": "--run", "-r": "--run"}  # fmt: skip  # Hydra runs one
+
+
+def unknown_flag(args: list[str]) -> str | None:
+    """The one line for the first flag that is not Hydra's: a course script's flag gets the
+    override to write instead (dlexp.overrides.COURSE_FLAGS), any other the pointer to --help;
+    and for two of Hydra's modes at once (a traceback from Hydra)."""
+    modes = {MODES[a] for a in args if a in MODES}
+    if len(modes) > 1:
+        return f"{' and '.join(sorted(modes))} cannot be used together; use one of them"
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return None
+        flag, has_value, value = arg.partition("=")
+        if not flag.startswith("-") or flag in HYDRA_FLAGS or (i and args[i - 1] in VALUE_FLAGS):
+            continue
+        if flag in COURSE_FLAGS:
+            if not has_value:
+                value = args[i + 1] if i + 1 < len(args) else "..."
+            override = course_override(flag, value)
+            return f"{flag} is a flag of the course's scripts; dlexp-train takes {override}"
+        return f"unknown flag {flag}; settings are key=value overrides (see --help)"
+    return None
+
+
+def resolvable(args: list[str]) -> list[str]:
+    """`--cfg job --resolve` resolves output_dir, `${hydra:runtime.output_dir}`, which Hydra sets
+    only when a job runs: Hydra's runtime.output_dir is given the run folder that a run would
+    get (an override of Hydra's own config, so the job's overrides stay as typed)."""
+    shows = any(a in ("-c", "--cfg") for a in args) and "--resolve" in args
+    if not shows or any(a.startswith("hydra.runtime.output_dir=") for a in args):
+        return args
+    return [*args, "hydra.runtime.output_dir=${hydra:run.dir}"]
+
+
+_RESUME_LINE = re.compile(r"^(?P<why>.*); resume with: \S+ resume=(?P<run>.+)$")
+
+
+def stopped_line(message: str, prog: str, typed: list[str]) -> str:
+    """A stopped run's line; stopped before its first checkpoint, there is nothing to resume:
+    the line gives the command that reruns it instead."""
+    match = _RESUME_LINE.match(message)
+    if not match or find_checkpoint(Path(match["run"]), LAST) is not None:
+        return message
+    rerun = shlex.join([prog, *typed])
+    return f"{match['why']}: nothing to resume before the first step; rerun with: {rerun}"
 
 
 MOVABLE_FLAGS = ("-m", "--multirun")  # no value of their own: safe to move
@@ -102,9 +180,13 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
     if "--version" in sys.argv[1:]:
         print(f"{prog} (dlexp) {dlexp.__version__}")
         return
+    typed = sys.argv[1:]
+    flag = unknown_flag(typed)
+    if flag:
+        _exit_with_one_line(prog, ConfigError(flag))
     register_config()  # the schemas and resolvers conf/ needs
     register_plugins()  # dlexp's sweepers, which Hydra's scan misses in an editable install
-    sys.argv[1:] = flags_first(sys.argv[1:])
+    sys.argv[1:] = resolvable([expand_home(a) for a in flags_first(typed)])
     previous = os.environ.get("HYDRA_FULL_ERROR")
     os.environ[_USER_FULL_ERROR] = previous or ""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing several lines
@@ -114,7 +196,7 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
         _exit_with_one_line(prog, err)
     except RunInterrupted as stopped:  # checkpoint and metrics.json are written
         SweepSummary.write_if_running()  # a stopped sweep still lists the jobs it ran
-        print(f"{prog}: {stopped.message}", file=sys.stderr)
+        print(f"{prog}: {stopped_line(stopped.message, prog, typed)}", file=sys.stderr)
         sys.exit(stopped.exit_status)
     except KeyboardInterrupt as aborted:  # a second signal, or one outside a run: at once
         SweepSummary.write_if_running()

@@ -81,6 +81,20 @@ def _type_message(message: str) -> str:
     return message
 
 
+def _what_it_takes(group: str, node) -> str:
+    """` (model numpy_mlp takes dtype, ...)` for a key unknown inside a group; nothing at the
+    top level, whose keys are many (--help lists them)."""
+    if not group:
+        return ""
+    keys = sorted(str(k) for k in node if k != "name")
+    try:
+        name = node.get("name") if "name" in node else None
+    except Exception:  # a `???` or unresolvable name: the group alone
+        name = None
+    label = f"{group} {name}" if isinstance(name, str) else group
+    return f" ({label} takes {', '.join(keys) or 'no keys'})"
+
+
 def _omegaconf_error(err, context: str = "") -> str:
     """A type or key error from OmegaConf, in dlexp's words: the key, what was wrong, and the
     nearest known key."""
@@ -97,13 +111,55 @@ def _omegaconf_error(err, context: str = "") -> str:
         hint = closest(
             str(err.key), [str(k) for k in parent], prefix=f"{prefix}." if prefix else ""
         )
-        return f"unknown key {key!r}{hint}"
+        return f"unknown key {key!r}{hint}{_what_it_takes(prefix, parent)}"
     where = f"{context}: " if context else (f"{key}: " if key else "")
     return f"{where}{_type_message(message)}"
 
 
-def one_line(err: BaseException) -> str:
-    """The one-line message for a user error, Hydra's and OmegaConf's included."""
+# Hydra's composition errors about the command line's form, in dlexp's words. Each pattern's
+# groups name the key; the override as typed (when found on the command line) completes the hint.
+_AMBIGUOUS = re.compile(r"Ambiguous value for argument '([^']*)'|Sweep parameters '([^']*)'")
+_TWO_CHOICES = re.compile(r"Multiple values for ([\w/.]+)\.")
+_APPENDED = re.compile(r"Could not append to config\. An item is already at '([^']*)'")
+
+
+def _typed(key: str, overrides, prefix: str = "") -> str | None:
+    """The override of `key` as the user typed it (`+max_steps=20`), or None."""
+    return next((o for o in overrides if o.startswith(f"{prefix}{key}=")), None)
+
+
+def _command_line_form(message: str, overrides) -> str | None:
+    """A sweep without -m, `+` on a group or key that has a value: what to type instead."""
+    ambiguous = _AMBIGUOUS.search(message)
+    if ambiguous:
+        override = ambiguous[1] or ambiguous[2]
+        return f"{override}: to sweep these values, add -m (a list is written [a,b])"
+    two = _TWO_CHOICES.search(message)
+    if two:
+        key = two[1]
+        typed = _typed(key, overrides, "+")
+        option = typed.split("=", 1)[1] if typed else "..."
+        return f"{typed or '+' + key}: {key} is a config group; use {key}={option} (no +)"
+    appended = _APPENDED.search(message)
+    if appended:
+        key = appended[1]
+        typed = _typed(key, overrides, "+")
+        instead = f": write {typed[1:]}" if typed else ""
+        return f"{key} exists; drop the +{instead}"
+    return None
+
+
+def _parse_error(err, override: str) -> str:
+    """An override Hydra's grammar refuses; a `~` in a value (a home folder) needs quotes."""
+    if "~" in override.partition("=")[2]:
+        key, _, value = override.partition("=")
+        return f"cannot parse the override {override}: quote a value with ~ ({key}='{value}')"
+    return f"cannot parse the override {override}: {first_line(str(err))}".replace(" :", ":")
+
+
+def one_line(err: BaseException, overrides=()) -> str:
+    """The one-line message for a user error, Hydra's and OmegaConf's included; `overrides`
+    (the command line's) lets a hint quote what the user typed."""
     from hydra.errors import (  # see user_errors
         HydraException,
         MissingConfigException,
@@ -114,8 +170,10 @@ def one_line(err: BaseException) -> str:
     if isinstance(err, MissingConfigException):
         return _missing_option(err)
     if isinstance(err, OverrideParseException):
-        override = getattr(err, "override", None) or ""
-        return f"cannot parse the override {override}: {first_line(str(err))}".replace(" :", ":")
+        return _parse_error(err, getattr(err, "override", None) or "")
+    form = _command_line_form(str(err), overrides) if isinstance(err, HydraException) else None
+    if form:
+        return form
     cause = err.__cause__ or err.__context__
     if isinstance(err, HydraException) and isinstance(cause, OmegaConfBaseException):
         context = first_line(str(err)).removeprefix("Error merging override ")

@@ -7,6 +7,8 @@ resolver), of HParams and plot legends, and of a search's best.yaml.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable
 
 PLUMBING_KEYS = (
@@ -40,3 +42,47 @@ def configures_hydra(override: str, part: str = "") -> bool:
     if not part:
         return key.startswith("hydra")
     return key.startswith((f"hydra.{part}", f"hydra/{part}"))
+
+
+# The course scripts' flags (dlexp.compat.uva2019) and the override each one is; dlexp-train
+# refuses them with the override to write instead.
+COURSE_FLAGS = {
+    "--learning_rate": "optim.lr",
+    "--max_steps": "max_steps",
+    "--batch_size": "batch_size",
+    "--eval_freq": "eval_freq",
+    "--neg_slope": "model.neg_slope",
+    "--dnn_hidden_units": "model.n_hidden",  # "100,100" -> [100,100]
+    "--data_dir": "data.root",
+}
+
+
+def quote(value: str) -> str:
+    """A Hydra-quoted string, so paths with spaces, commas or '=' stay one value."""
+    # Hydra reads a backslash as an escape only before a quote or the closing quote.
+    escaped = re.sub(r"(\\*)('|$)", lambda m: 2 * m[1] + ("\\'" if m[2] else ""), value)
+    return f"'{escaped}'"
+
+
+def course_override(flag: str, value: str) -> str:
+    """`--learning_rate 0.01` -> `optim.lr=0.01`; the hidden units become a list, a path is
+    quoted."""
+    key = COURSE_FLAGS[flag]
+    if flag == "--dnn_hidden_units":
+        value = f"[{value.strip()}]"
+    elif flag == "--data_dir":
+        value = quote(os.path.expanduser(value))
+    return f"{key}={value}"
+
+
+def expand_home(override: str) -> str:
+    """`data.root=~/x` -> `data.root=/home/me/x`, as a shell would: Hydra's grammar refuses an
+    unquoted `~` in a value. A quoted value, a sweep and a `~key` deletion stay as they are."""
+    key, sep, value = override.partition("=")
+    if not sep or not value.startswith("~") or "," in value:
+        return override
+    expanded = os.path.expanduser(value)
+    if expanded == value:  # `~name` of no such user: Hydra refuses it, errors.py says to quote
+        return override
+    plain = re.fullmatch(r"[\w./+@%:-]*", expanded)  # what Hydra reads unquoted
+    return f"{key}={expanded if plain else quote(expanded)}"

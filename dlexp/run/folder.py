@@ -1,9 +1,12 @@
 """Reading a finished run's folder back: the one reader of `.hydra/overrides.yaml`, and of its
-saved config for the commands that rebuild a run (dlexp-eval, dlexp.load_run)."""
+saved config for the commands that rebuild a run (dlexp-eval, dlexp.load_run); and undoing what
+a refused single run added to a folder (`FolderAtStart`)."""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -54,3 +57,53 @@ def job_number(folder: Path) -> int | None:
     """The job number a sweep's job folder starts with (`3` or `3_optim.lr=0.1`), else None."""
     head = folder.name.split("_", 1)[0]
     return int(head) if head.isdigit() else None
+
+
+HYDRA_FILES = frozenset({"config.yaml", "hydra.yaml", "overrides.yaml"})  # Hydra's output_subdir
+REFUSED_RUN_FILES = frozenset({"metrics.json", "environment.json"})  # dlexp's, before step 1
+
+
+@dataclass(frozen=True)
+class FolderAtStart:
+    """A single run's folder as Hydra left it when the job started, so that a run refused before
+    its first step can take back what this process added and nothing else: the whole folder when
+    this process made it (it held only Hydra's fresh files and an empty log), else Hydra's
+    `.hydra/resume-<n>/` and the log lines of this process."""
+
+    folder: Path
+    subdir: Path  # Hydra's output_subdir: .hydra, or .hydra/resume-<n> beside a resumed run's
+    log: Path  # Hydra's job log, train.log
+    log_size: int  # bytes in the log when the job started
+    created: bool  # this process made the folder
+
+    @classmethod
+    def look(cls, folder: Path, subdir: str, log_name: str) -> FolderAtStart:
+        folder = Path(folder)
+        log = folder / log_name
+        log_size = log.stat().st_size if log.is_file() else 0
+        created = (
+            _names(folder) <= {".hydra", log_name}
+            and _names(folder / ".hydra") <= HYDRA_FILES
+            and log_size == 0
+            and subdir == ".hydra"
+        )
+        return cls(folder, folder / subdir, log, log_size, created)
+
+    def undo(self) -> None:
+        """Remove what this process added before a refusal: its folder, when it made one that
+        still holds only Hydra's files and dlexp's record; else its resume config and log lines.
+        """
+        if self.created:
+            names = {".hydra", self.log.name, *REFUSED_RUN_FILES}
+            if _names(self.folder) <= names and _names(self.folder / ".hydra") <= HYDRA_FILES:
+                shutil.rmtree(self.folder)
+            return
+        if self.subdir.name.startswith("resume-") and _names(self.subdir) <= HYDRA_FILES:
+            shutil.rmtree(self.subdir)
+        if self.log.is_file() and self.log.stat().st_size > self.log_size:
+            with self.log.open("r+b") as log:
+                log.truncate(self.log_size)
+
+
+def _names(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()

@@ -91,6 +91,8 @@ def resumed_config(resume: str, command_line: list[str] | None) -> DictConfig:
     override that changes a value is refused in one line naming the key. `command_line` is this
     process's overrides (None when train() is called from Python: the saved config as it is)."""
     run_dir = run_dir_of(resume)
+    if not Path(resume).expanduser().exists():
+        raise ConfigError(f"resume: {resume} is neither a run folder nor a checkpoint file")
     saved_file = run_dir / ".hydra" / "config.yaml"
     if not saved_file.is_file():
         raise ConfigError(f"resume: {run_dir} has no saved config ({saved_file})")

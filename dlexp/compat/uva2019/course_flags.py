@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from dataclasses import dataclass
 
-from dlexp.overrides import override_key
+from dlexp.overrides import COURSE_FLAGS, override_key, quote
 
 DATA_DIR_DEFAULT = "./cifar10/cifar-10-batches-py"  # the course scripts' default
 
@@ -61,26 +60,22 @@ def build_parser(script: CourseScript) -> argparse.ArgumentParser:
     return parser
 
 
-def quote(value: str) -> str:
-    """A Hydra-quoted string, so paths with spaces, commas or '=' stay one value."""
-    # Hydra reads a backslash as an escape only before a quote or the closing quote.
-    escaped = re.sub(r"(\\*)('|$)", lambda m: 2 * m[1] + ("\\'" if m[2] else ""), value)
-    return f"'{escaped}'"
-
-
 def flag_overrides(script: CourseScript, flags: argparse.Namespace) -> list[str]:
     """The parsed course flags as dlexp-train overrides."""
     overrides = [f"experiment={script.preset}"]
     if script.mlp:
         hidden = ",".join(map(str, flags.dnn_hidden_units))
-        overrides += [f"model.n_hidden=[{hidden}]", f"model.neg_slope={flags.neg_slope!r}"]
+        overrides += [
+            f"{COURSE_FLAGS['--dnn_hidden_units']}=[{hidden}]",
+            f"{COURSE_FLAGS['--neg_slope']}={flags.neg_slope!r}",
+        ]
     return [
         *overrides,
-        f"optim.lr={flags.learning_rate!r}",
-        f"max_steps={flags.max_steps}",
-        f"batch_size={flags.batch_size}",
-        f"eval_freq={flags.eval_freq}",
-        f"data.root={quote(flags.data_dir)}",
+        f"{COURSE_FLAGS['--learning_rate']}={flags.learning_rate!r}",
+        f"{COURSE_FLAGS['--max_steps']}={flags.max_steps}",
+        f"{COURSE_FLAGS['--batch_size']}={flags.batch_size}",
+        f"{COURSE_FLAGS['--eval_freq']}={flags.eval_freq}",
+        f"{COURSE_FLAGS['--data_dir']}={quote(flags.data_dir)}",
     ]
 
 
