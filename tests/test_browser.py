@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,16 @@ _spec = importlib.util.spec_from_file_location("tensorboard_browser", HELPER)
 tb_browser = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tb_browser)
 
+# Tables whose right edge is out of reach: past the window, or past a box that does not scroll.
+CLIPPED_TABLES = """() => Array.from(document.querySelectorAll("table")).filter(table => {
+    const right = table.getBoundingClientRect().right;
+    for (let box = table.parentElement; box && box !== document.body; box = box.parentElement) {
+        const overflow = getComputedStyle(box).overflowX;
+        if (overflow === "auto" || overflow === "scroll") return false;  // the box scrolls
+        if (overflow !== "visible" && right > box.getBoundingClientRect().right) return true;
+    }
+    return right > document.documentElement.clientWidth;
+}).map(table => table.querySelector("th").innerText)"""
 SWEPT = ("optim.lr", "model.n_hidden")  # the two keys the sweep below varies
 TAGS = ("train/loss", "train/accuracy", "val/loss", "val/accuracy")
 N_JOBS = 4
@@ -42,8 +53,9 @@ def browser():
 
 @pytest.fixture(scope="module")
 def sweep(browser, tiny_cifar, tmp_path_factory) -> Path:
-    """A 2 x 2 grid over the tiny data through the real CLI: 10 steps a job."""
-    sweep = tmp_path_factory.mktemp("browser") / "sweep"
+    """A 2 x 2 grid over the tiny data through the real CLI: 10 steps a job, in an `outputs/`
+    folder as a user's sweeps are (TensorBoard is opened on that folder)."""
+    sweep = tmp_path_factory.mktemp("browser") / "outputs" / "torch_mlp" / "multiruns" / "sweep"
     command = [sys.executable, "-m", "dlexp", "-m", "model=torch_mlp"]
     command += ["optim.lr=1e-3,2e-3", "model.n_hidden=[8],[16]"]
     command += ["max_steps=10", "eval_freq=5", "batch_size=20", "data.validation_size=50"]
@@ -55,14 +67,17 @@ def sweep(browser, tiny_cifar, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def job_names(sweep) -> list[str]:
-    names = sorted(p.name for p in sweep.iterdir() if p.is_dir() and any(p.glob("events.*")))
+    """Run names as `tensorboard --logdir outputs` gives them: `torch_mlp/multiruns/sweep/0_...`."""
+    outputs = sweep.parents[2]
+    jobs = [p for p in sweep.iterdir() if p.is_dir() and any(p.glob("events.*"))]
+    names = sorted(p.relative_to(outputs).as_posix() for p in jobs)
     assert len(names) == N_JOBS, names
     return names
 
 
 @pytest.fixture(scope="module")
 def tensorboard(sweep, job_names):
-    with tb_browser.serve_tensorboard(sweep, n_runs=len(job_names)) as base:
+    with tb_browser.serve_tensorboard(sweep.parents[2], n_runs=len(job_names)) as base:
         yield base
 
 
@@ -89,6 +104,33 @@ def test_time_series_shows_the_scalar_tags_and_every_run(page, tensorboard, job_
 def test_scalars_shows_the_scalar_tags_and_every_run(page, tensorboard, job_names):
     tb_browser.open_dashboard(page, tensorboard, "scalars")
     _assert_tags_and_runs(page, "Scalars", job_names)
+
+
+def _first_card_title(page, cards: str) -> str:
+    card = page.locator(cards).locator("visible=true").first
+    card.wait_for(state="visible", timeout=20_000)
+    return re.sub(r"\s+", "", card.inner_text())  # its title first, split over lines
+
+
+@pytest.mark.parametrize(
+    ("dashboard", "cards"),
+    [("timeseries", "card-view"), ("scalars", "tf-scalar-card tf-card-heading")],
+)
+def test_the_first_card_is_a_loss_or_accuracy_curve(page, tensorboard, dashboard, cards):
+    """Not ten one-point class-accuracy cards ahead of the curves (issue 23, item 1)."""
+    tb_browser.open_dashboard(page, tensorboard, dashboard)
+    title = _first_card_title(page, cards)
+    curve = re.match(r"(train|val|test)/(loss|accuracy)(?![a-z_/])", title)
+    assert curve, f"{dashboard}: the first card reads {title[:80]!r}"
+
+
+def test_hparams_trial_ids_are_run_names_under_outputs(page, tensorboard, job_names):
+    table = tb_browser.hparams_table(page, tensorboard)
+    for name in job_names:  # `torch_mlp/multiruns/sweep/0_...`: no machine path before it
+        assert tb_browser.shows_text(table, name, timeout_ms=5000), (
+            f"no Trial ID {name}: {tb_browser.table_texts(table)[:12]}"
+        )
+    assert not [t for t in tb_browser.table_texts(table) if t.startswith("/")]
 
 
 def test_hparams_table_shows_the_swept_hparams_as_columns(page, tensorboard, job_names):
@@ -120,5 +162,8 @@ def test_report_html_shows_the_runs_table_and_its_images(page, sweep, job_names)
 
     images = tb_browser.images_loaded(page)
     assert images, "report.html shows no image"
+    page.set_viewport_size({"width": 1280, "height": 900})
+    clipped = page.evaluate(CLIPPED_TABLES)
+    assert not clipped, f"at 1280 px these tables are cut off on the right: {clipped}"
     broken = [image["src"] for image in images if not image["decoded"]]
     assert not broken, f"{len(broken)} of {len(images)} images did not decode: {broken}"

@@ -184,3 +184,25 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, make):
     err = capsys.readouterr().err
     assert err.startswith("dlexp-report: error: ") and err.count("\n") == 1
     assert not (tmp_path / "report.md").exists()
+
+
+def test_warnings_in_metrics_json_show_in_run_and_sweep_reports(tmp_path):
+    sweep = tmp_path / "outputs" / "numpy_mlp" / "multiruns" / "2026"
+    quiet = {"status": "completed", "steps": 10, "final": {"val/loss": 0.5}}
+    noisy = {**quiet, "warnings": ["data: 3 images repeated", "resumed from step 5"]}
+    write_job(sweep / "0_a", "0.1", quiet)
+    write_job(sweep / "1_b", "0.2", noisy)
+    write_report(sweep)
+    markdown = (sweep / "report.md").read_text()
+    rows = table_rows(markdown_section(markdown, "Warnings"))
+    assert rows == [
+        {"job": "1", "warning": "data: 3 images repeated"},
+        {"job": "1", "warning": "resumed from step 5"},
+    ]
+    assert "Folder: 0_a" in markdown  # relative to the sweep folder, where report.md lies
+    assert str(tmp_path) not in markdown and "_numpy_mlp/multiruns/2026 ·" in markdown
+    write_report(sweep / "1_b")
+    run_rows = table_rows(markdown_section((sweep / "1_b" / "report.md").read_text(), "Warnings"))
+    assert run_rows == [{"warning": "data: 3 images repeated"}, {"warning": "resumed from step 5"}]
+    write_report(sweep / "0_a")
+    assert "## Warnings" not in (sweep / "0_a" / "report.md").read_text()

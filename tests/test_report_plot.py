@@ -3,6 +3,11 @@ where the PNGs go, idempotence."""
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -158,3 +163,37 @@ def test_plot_refuses_a_folder_without_runs(tmp_path, capsys):
     except SystemExit as stop:
         assert stop.code == 2
     assert "holds no TensorBoard event files" in capsys.readouterr().err
+
+
+def test_curves_of_a_resumed_run_read_back_without_tensorboards_purge_warning(tmp_path, caplog):
+    """A resume rewrites the steps after its checkpoint: the new points are kept, quietly."""
+    from dlexp.report.plot import read_curves
+    from dlexp.run.tensorboard import TensorBoardLogger
+
+    first = TensorBoardLogger(tmp_path)
+    for step in range(0, 11):
+        first.scalars(step, {"train/loss": float(step)})
+    first.close()
+    time.sleep(1.1)  # event files are named by the second: the resumed one sorts after
+    resumed = TensorBoardLogger(tmp_path, purge_step=6)
+    for step in range(6, 13):
+        resumed.scalars(step, {"train/loss": 100.0 + step})
+    resumed.close()
+    with caplog.at_level(logging.DEBUG):
+        steps, values = read_curves(tmp_path)["train/loss"]
+    assert steps == list(range(13))
+    assert values == [float(s) for s in range(6)] + [100.0 + s for s in range(6, 13)]
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not warned, caplog.text  # TensorBoard's "Detected out of order event.step ..."
+
+
+def test_the_first_pyplot_import_does_not_announce_its_font_cache(tmp_path):
+    code = (
+        "import logging; logging.basicConfig(level=logging.INFO)\n"
+        "from dlexp.report.plot import pyplot; pyplot()\n"
+    )
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path)}  # no font cache yet: it is built
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert list(tmp_path.glob("fontlist-*.json")), "matplotlib built no font cache"
+    assert "fontManager" not in proc.stderr + proc.stdout

@@ -36,6 +36,7 @@ class RunRecord:
     config_yaml: str
     has_curves: bool
     environment: dict  # environment.json: what made the run ({} for runs from before it)
+    warnings: list[str] = field(default_factory=list)  # metrics.json's, when the run had any
 
     @property
     def name(self) -> str:
@@ -111,6 +112,7 @@ def read_run(folder: Path) -> RunRecord:
         config_yaml=OmegaConf.to_yaml(config) if config else "",
         has_curves=any(folder.glob("events.out.tfevents.*")),
         environment=environment,
+        warnings=[str(w) for w in record.get("warnings") or []],
     )
 
 

@@ -88,6 +88,14 @@ def images(figures: list[Figure]) -> list[Image]:
     return [Image(png, caption) for png, caption in figures]
 
 
+def warnings_section(runs: list[RunRecord], is_sweep: bool) -> list[Section]:
+    """The warnings runs recorded in metrics.json, one row each; nothing when there are none."""
+    rows = [[run.name, text] if is_sweep else [text] for run in runs for text in run.warnings]
+    if not rows:
+        return []
+    return [Section("Warnings", [Table(["job", "warning"] if is_sweep else ["warning"], rows)])]
+
+
 def run_sections(report: ReportInput, curves: list[Figure]) -> list[Section]:
     run = report.runs[0]
     what = [Code(report.command)]
@@ -96,6 +104,7 @@ def run_sections(report: ReportInput, curves: list[Figure]) -> list[Section]:
     sections = [
         Section("Command and overrides", what),
         Section("Outcome", [outcome_table(run, report.metric)]),
+        *warnings_section(report.runs, is_sweep=False),
     ]
     if run.final or run.best:
         sections.append(Section("Final and best metrics", [metrics_table(run)]))
@@ -142,6 +151,7 @@ def sweep_sections(
     sections = [
         Section("Command", [Code(report.command), Text(tally(report))]),
         Section(f"Runs by {report.metric}", [runs_table(report)]),
+        *warnings_section(report.runs, is_sweep=True),
     ]
     if best is not None:
         sections.append(
