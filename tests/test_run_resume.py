@@ -243,3 +243,22 @@ def test_an_extended_run_stays_extended_on_its_next_resume(tiny_cifar, tmp_path)
     again = subprocess.run(resume, capture_output=True, text=True)
     assert again.returncode == 2
     assert "the checkpoint is at step 60 and max_steps is 60: nothing to run" in again.stderr
+
+
+def test_a_refused_resume_leaves_the_run_folder_byte_identical(tiny_cifar, tmp_path):
+    """Issue 23 item 8: not even Hydra's .hydra/resume-<n>/ or a log line stays behind."""
+    run = tmp_path / "run"
+    subprocess.run(tiny_command(tiny_cifar, run, "max_steps=20"), check=True, capture_output=True)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    folders = {p for p in run.rglob("*") if p.is_dir()}
+    proc = subprocess.run(
+        [*DLEXP_TRAIN, f"resume={run}", "seed=5", "max_steps=40", "progress=false"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "dlexp-train: error: resume: seed would be 5 but the run being resumed has 1; "
+        "a resume may change only max_steps, device, progress, log_freq"
+    )
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    assert {p for p in run.rglob("*") if p.is_dir()} == folders

@@ -4,8 +4,11 @@ sweep, a joblib worker's exception. A single run stopped and resumed is in test_
 from __future__ import annotations
 
 import csv
+import os
 import pickle
+import shlex
 import signal
+import subprocess
 
 import pytest
 
@@ -44,3 +47,29 @@ def test_a_sweep_stopped_by_ctrl_c_still_writes_its_summary(tiny_cifar, tmp_path
     with (sweep / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [(r["job"], r["status"]) for r in rows] == [("0", "interrupted")]
+
+
+def test_ctrl_c_before_step_1_gives_the_command_that_reruns(tiny_cifar, tmp_path):
+    """A real SIGINT while the model is built: nothing to resume, so the line reruns instead."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "interrupting.py").write_text(
+        "import os, signal\n"
+        "from dlexp.models.numpy_mlp import numpy_mlp\n\n\n"
+        "def mlp(**kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during start-up\n"
+        "    return numpy_mlp(**kwargs)\n\n\n"
+        "mlp.dlexp_backend = 'numpy'\n"
+    )
+    run = tmp_path / "run"
+    args = tiny_command(tiny_cifar, run, "model=custom", "model.name=interrupting:mlp")
+    proc = subprocess.run(
+        args, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(site)},
+    )  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    rerun = shlex.join(["dlexp-train", *args[len(DLEXP_TRAIN) :]])
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"dlexp-train: stopped by SIGINT before step 1: nothing to resume before the first "
+        f"step; rerun with: {rerun}"
+    )
