@@ -112,14 +112,11 @@ def _first_card_title(page, cards: str) -> str:
     return re.sub(r"\s+", "", card.inner_text())  # its title first, split over lines
 
 
-@pytest.mark.parametrize(
-    ("dashboard", "cards"),
-    [("timeseries", "card-view"), ("scalars", "tf-scalar-card tf-card-heading")],
-)
-def test_the_first_card_is_a_loss_or_accuracy_curve(page, tensorboard, dashboard, cards):
+def test_the_first_card_is_a_loss_or_accuracy_curve(page, tensorboard):
     """Not ten one-point class-accuracy cards ahead of the curves (issue 23, item 1)."""
+    dashboard = "timeseries"  # Scalars sorts its sections by the same tag names
     tb_browser.open_dashboard(page, tensorboard, dashboard)
-    title = _first_card_title(page, cards)
+    title = _first_card_title(page, "card-view")
     curve = re.match(r"(train|val|test)/(loss|accuracy)(?![a-z_/])", title)
     assert curve, f"{dashboard}: the first card reads {title[:80]!r}"
 
