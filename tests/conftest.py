@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
 
+from dlexp.config import register_config
 from dlexp.search import register_plugins
 
 # dlexp's sweepers, registered once before any test module is collected, as the commands do
@@ -125,7 +126,8 @@ def loaded_by_importing(module: str, watched: tuple[str, ...]) -> list[str]:
 
 
 def compose_train(overrides: list[str]):
-    """Compose conf/train.yaml through Hydra's compose API."""
+    """Compose conf/train.yaml through Hydra's compose API, registered as dlexp.compose does."""
+    register_config()  # before Hydra builds its search path: the user's conf/ folder joins it
     with initialize_config_module("dlexp.conf", version_base="1.3"):
         return compose("train", overrides=overrides)
 

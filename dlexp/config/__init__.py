@@ -7,6 +7,7 @@ from hydra.core.plugins import Plugins
 from omegaconf import OmegaConf
 
 from dlexp.config.schema_source import DlexpSchemaSource
+from dlexp.config.user_configs import UserConfigs, UserConfigSource
 from dlexp.overrides import plumbing_keys
 from dlexp.run.folder import job_folder_name
 from dlexp.run.resume import hydra_run_dir, hydra_subdir
@@ -20,9 +21,11 @@ RESOLVERS = {  # the resolvers conf/train.yaml calls
 
 
 def register_config() -> None:
-    """Register train.yaml's resolvers and the `dlexp://` config source that serves the schemas
-    (idempotent). The commands call it before Hydra composes; so does loading dlexp.conf."""
-    Plugins.instance().register(DlexpSchemaSource)
+    """Register train.yaml's resolvers, the `dlexp://` config source that serves the schemas and
+    the user's own conf/ folder on the search path (dlexp.config.user_configs); idempotent.
+    The commands and dlexp.compose call it before Hydra composes; so does loading dlexp.conf."""
+    for plugin in (DlexpSchemaSource, UserConfigSource, UserConfigs):
+        Plugins.instance().register(plugin)
     for name, resolver in RESOLVERS.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver)

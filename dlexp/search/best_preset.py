@@ -7,6 +7,7 @@ groups give. Plumbing (data.root, output_dir, progress, task_name, search.*) is 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from dlexp.config.user_configs import ENV_VAR, package_conf, user_conf_dir
 from dlexp.overrides import is_plumbing
 
 FOLDED_GROUPS = ("hparams_search", "experiment", "debug")  # kept as the values they set
@@ -91,6 +93,19 @@ def preset_text(groups: list[str], values: dict[str, Any], header: list[str]) ->
     return text
 
 
+def free_preset_name(wanted: str) -> str:
+    """`wanted`, or `wanted_2`, `wanted_3`, ...: the first name that neither a shipped preset nor
+    one of the user's (dlexp.config.user_configs) has, so the copy overwrites nothing."""
+    folders = [package_conf() / "experiment"]
+    if user_conf_dir() is not None:
+        folders.append(user_conf_dir() / "experiment")
+    name, n = wanted, 1
+    while any((folder / f"{name}.yaml").exists() for folder in folders):
+        n += 1
+        name = f"{wanted}_{n}"
+    return name
+
+
 def write_best_preset(
     compose: Callable[[list[str]], DictConfig],
     overrides: list[str],
@@ -106,8 +121,12 @@ def write_best_preset(
     best_cfg = compose(overrides)
     groups = group_overrides(best_cfg, compose([]))
     values = changed_values(best_cfg, compose(groups))
-    name = f"{study[0]}_best".replace("/", "_")
-    copy = f"cp {sweep_dir / 'best.yaml'} conf/experiment/{name}.yaml"
+    name = free_preset_name(f"{study[0]}_best".replace("/", "_"))
+    folder = user_conf_dir() or Path(os.environ.get(ENV_VAR) or "conf")  # the user's configs
+    if folder.is_absolute() and folder.is_relative_to(Path.cwd()):
+        folder = folder.relative_to(Path.cwd())
+    target = folder / "experiment" / f"{name}.yaml"
+    copy = f"mkdir -p {folder / 'experiment'} && cp {sweep_dir / 'best.yaml'} {target}"
     how = f"{copy} && dlexp-train experiment={name}"
     header = [
         f"The best trial of study {study[0]!r} (trial {best.number}, {metric} {best.value:.4f}),",
