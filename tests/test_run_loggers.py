@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from dlexp.errors import ConfigError
 from dlexp.run.folder import job_number
 from dlexp.run.hparams import ordered_metrics
-from dlexp.run.loggers import CSVLogger, check_logger_config
+from dlexp.run.loggers import CSVLogger, MLflowLogger, check_logger_config
 from tests.runs import DLEXP_TRAIN, hparams_records
 
 
@@ -119,24 +119,63 @@ def test_an_unknown_logger_is_one_line(tiny_cfg):
         check_logger_config(cfg)
 
 
-@pytest.mark.slow  # ~12 s: MLflow's start-up
-def test_mlflow_gets_params_and_curves_in_a_sqlite_store(tiny_cifar, tmp_path):
+def flattened(node: dict, prefix: str = "") -> dict[str, str]:
+    """{dotted key: str(value)} of a nested dict, lists kept whole (the reference for params)."""
+    flat = {}
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            flat.update(flattened(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = str(value)
+    return flat
+
+
+@pytest.mark.slow  # ~20 s: MLflow's start-up, twice, and dlexp-report
+def test_mlflow_gets_the_whole_config_curves_and_files_beside_its_store(tiny_cifar, tmp_path):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
+    from omegaconf import OmegaConf
 
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store, run_dir = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "run"
     done = run_cli(
-        tiny_cifar, "logger=[mlflow]", f"logger.mlflow.tracking_uri={store}",
-        "optim.lr=0.01", f"hydra.run.dir={tmp_path / 'run'}",
+        tiny_cifar, "logger=[tensorboard,mlflow]", f"logger.mlflow.tracking_uri={store}",
+        "logger.mlflow.log_checkpoint=true", "logger.tensorboard.final_figures=false",
+        "optim.lr=0.01", f"hydra.run.dir={run_dir}",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     client = MlflowClient(tracking_uri=store)
-    (run,) = client.search_runs([client.get_experiment_by_name("torch_mlp").experiment_id])
+    experiment = client.get_experiment_by_name("torch_mlp")
+    artifacts_root = tmp_path / "mlflow-artifacts"  # beside the store, not ./mlruns
+    assert experiment.artifact_location == artifacts_root.as_uri()
+    (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
+    saved = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    saved.output_dir = str(run_dir)
+    want = flattened(OmegaConf.to_container(saved, resolve=True))
+    assert len(want) > 40 and {k: run.data.params.get(k) for k in want} == want
     assert run.data.params["optim.lr"] == "0.01" and run.data.params["model.name"] == "torch_mlp"
     history = client.get_metric_history(run.info.run_id, "val/accuracy")
     assert [m.step for m in history] == [10, 20]
-    assert not list((tmp_path / "run").glob("events.out.tfevents.*"))  # tensorboard not chosen
+
+    subprocess.run(["dlexp-report", str(run_dir)], check=True, capture_output=True, timeout=300)
+    logged = MLflowLogger.upload_run_files(run_dir)  # after metrics.json and the report's plots
+    assert {"metrics.json", "report.md", "report.html", "checkpoints/best.safetensors"} <= set(
+        logged
+    ) and any(name.startswith("report_files/") for name in logged)
+    for name in logged:  # read back through MLflow: the run folder's bytes, under the root
+        copy = client.download_artifacts(run.info.run_id, name, str(tmp_path / "back"))
+        assert Path(copy).read_bytes() == (run_dir / name).read_bytes(), name
+        assert (artifacts_root / run.info.run_id / "artifacts" / name).is_file()
+
+
+def test_the_mlflow_artifact_root_sits_beside_a_local_store(tmp_path):
+    root = MLflowLogger
+    want = (tmp_path / "mlflow-artifacts").as_uri()
+    assert root.artifact_root(f"sqlite:///{tmp_path / 'mlflow.db'}") == want
+    assert root.artifact_root(f"file://{tmp_path / 'mlruns'}") == want
+    assert root.artifact_root("http://tracking.example:5000") is None  # the server's own
+    assert root.artifact_root("databricks") is None
+    assert MLflowLogger.upload_run_files(tmp_path) == []  # no mlflow.json: nothing
 
 
 @pytest.mark.parametrize("model", ["numpy_mlp", "torch_mlp"])

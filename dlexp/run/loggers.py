@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from dlexp.errors import ConfigError
+from dlexp.run.folder import read_saved_config
 from dlexp.run.hparams import ordered_metrics, run_hparams
 
 
@@ -54,32 +55,100 @@ class CSVLogger:
 
 class MLflowLogger:
     """One MLflow run per dlexp run (a resume continues it), through MlflowClient: no global
-    active run, so the jobs of a sweep in one process never mix."""
+    active run, so the jobs of a sweep in one process never mix.
+
+    Its params are every key of the run's resolved config, flattened (`optim.lr`). A new
+    experiment keeps its artifacts beside a local store (`outputs/mlflow-artifacts` for the
+    default `sqlite:///outputs/mlflow.db`), never in `./mlruns`. `upload_run_files(out)` logs
+    the run folder's files that exist: metrics.json, report.md/.html and report_files/ (from
+    dlexp-report), and checkpoints/best.safetensors when `log_checkpoint`.
+    """
 
     STATUS: ClassVar[dict[str, str]] = {
         "completed": "FINISHED",
         "failed": "FAILED",
         "interrupted": "KILLED",
     }
+    RECORD = "mlflow.json"  # in the run folder: which MLflow run it logs to, and how
+    FILES = ("metrics.json", "report.md", "report.html")
+    FOLDERS = ("report_files",)  # the report's plots
+    BEST = "checkpoints/best.safetensors"
+    MAX_PARAMS, MAX_VALUE = 100, 6000  # MLflow's params per log_batch, characters per value
 
-    def __init__(self, tracking_uri: str, experiment: str, *, out: Path, hparams: dict):
-        from mlflow.tracking import MlflowClient  # an extra: only with logger=mlflow
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str,
+        log_checkpoint: bool = False,
+        *,
+        out: Path,
+        **given: dict,
+    ):
+        """log_checkpoint: also log the best checkpoint as an artifact. `given` holds what the run
+        passes besides `out`: `hparams`, its HParams keys, logged too. (A named `hparams`
+        argument would be a config key: dlexp.config.schema skips only RUNTIME_ARGUMENTS.)"""
+        # An extra, and ~4-10 s to import: only a run with logger=mlflow pays it, here.
+        from mlflow.tracking import MlflowClient
 
-        self._client = MlflowClient(tracking_uri=tracking_uri)
-        record = out / "mlflow.json"  # which MLflow run this folder logs to
+        self._client, self._out = MlflowClient(tracking_uri=tracking_uri), out
+        record = out / self.RECORD
         if record.is_file():
             self._run_id = json.loads(record.read_text())["run_id"]
             self._client.update_run(self._run_id, status="RUNNING")
             return
         found = self._client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else self._client.create_experiment(experiment)
+        experiment_id = (
+            found.experiment_id
+            if found
+            else self._client.create_experiment(
+                experiment, artifact_location=self.artifact_root(tracking_uri)
+            )
+        )
         run = self._client.create_run(experiment_id, run_name=out.name, tags={"run_dir": str(out)})
         self._run_id = run.info.run_id
-        record.write_text(json.dumps({"tracking_uri": tracking_uri, "run_id": self._run_id}))
-        from mlflow.entities import Param  # (as above)
+        saved = {"tracking_uri": tracking_uri, "run_id": self._run_id}
+        record.write_text(json.dumps({**saved, "log_checkpoint": log_checkpoint}))
+        self._log_params({**self.flat_config(out), **given.get("hparams", {})})
 
-        params = [Param(k, str(v)) for k, v in hparams.items()]
-        self._client.log_batch(self._run_id, params=params)
+    @staticmethod
+    def artifact_root(tracking_uri: str) -> str | None:
+        """A local store's sibling folder `mlflow-artifacts` (a file URI); None (the server's
+        choice) for a remote one."""
+        for scheme in ("sqlite:///", "file://", ""):  # "": a plain path (it has a "/")
+            path = tracking_uri[len(scheme) :]
+            if tracking_uri.startswith(scheme) and "://" not in path and "/" in path:
+                store = Path(path).absolute()
+                return (store.parent / "mlflow-artifacts").as_uri()
+        return None
+
+    @staticmethod
+    def flat_config(out: Path) -> dict[str, object]:
+        """The run's saved config, resolved, as {dotted key: value}; lists stay one value."""
+        cfg = read_saved_config(out)
+        if cfg is None:
+            return {}
+        try:
+            tree = OmegaConf.to_container(cfg, resolve=True)
+        except Exception:  # an interpolation only Hydra resolves: log it as written
+            tree = OmegaConf.to_container(cfg, resolve=False)
+        flat: dict[str, object] = {}
+
+        def walk(node: dict, prefix: str) -> None:
+            for key, value in node.items():
+                if isinstance(value, dict) and value:
+                    walk(value, f"{prefix}{key}.")
+                else:
+                    flat[f"{prefix}{key}"] = value
+
+        walk(tree, "")
+        return flat
+
+    def _log_params(self, values: dict) -> None:
+        from mlflow.entities import Param  # (as __init__)
+
+        params = [Param(k, str(v)[: self.MAX_VALUE]) for k, v in values.items()]
+        for i in range(0, len(params), self.MAX_PARAMS):
+            self._client.log_batch(self._run_id, params=params[i : i + self.MAX_PARAMS])
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         from mlflow.entities import Metric  # (as __init__)
@@ -89,7 +158,32 @@ class MLflowLogger:
         self._client.log_batch(self._run_id, metrics=metrics)
 
     def close(self, status: str) -> None:
+        self.upload_run_files(self._out, self._client)
         self._client.set_terminated(self._run_id, status=self.STATUS.get(status, "FINISHED"))
+
+    @classmethod
+    def upload_run_files(cls, out: Path, client=None) -> list[str]:
+        """Log the files of run folder `out` that exist now to its MLflow run (named in its
+        mlflow.json; nothing without one); returns their paths relative to `out`."""
+        record = Path(out) / cls.RECORD
+        if not record.is_file():
+            return []
+        saved = json.loads(record.read_text())
+        if client is None:
+            from mlflow.tracking import MlflowClient  # (as __init__)
+
+            client = MlflowClient(tracking_uri=saved["tracking_uri"])
+        names = [*cls.FILES, *([cls.BEST] if saved.get("log_checkpoint") else [])]
+        files = [Path(out) / name for name in names if (Path(out) / name).is_file()]
+        for folder in cls.FOLDERS:
+            files.extend(sorted(p for p in (Path(out) / folder).glob("*") if p.is_file()))
+        logged = []
+        for path in files:
+            relative = path.relative_to(out)
+            parent = relative.parent.as_posix()
+            client.log_artifact(saved["run_id"], str(path), None if parent == "." else parent)
+            logged.append(relative.as_posix())
+        return logged
 
 
 # Each logger's keys are this constructor's (or spec function's) arguments: the `logger` group's
