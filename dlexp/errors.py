@@ -111,7 +111,8 @@ def _omegaconf_error(err, context: str = "") -> str:
         hint = closest(
             str(err.key), [str(k) for k in parent], prefix=f"{prefix}." if prefix else ""
         )
-        return f"unknown key {key!r}{hint}{_what_it_takes(prefix, parent)}"
+        takes = "" if hint else _what_it_takes(prefix, parent)  # a near name says enough
+        return f"unknown key {key!r}{hint}{takes}"
     where = f"{context}: " if context else (f"{key}: " if key else "")
     return f"{where}{_type_message(message)}"
 
