@@ -18,11 +18,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from dlexp.errors import ConfigError, one_line, user_errors
-from dlexp.overrides import configures_hydra
+from dlexp.overrides import configures_hydra, override_key
 from dlexp.run.record import metric_direction
 from dlexp.search.best_preset import write_best_preset
 from dlexp.search.grid_sweeper import try_compose
 from dlexp.search.search_space import SearchSpace, override_text, parse_space, probe_values, suggest
+from dlexp.search.study_identity import choose_study_name, record_identity, study_identity
 from dlexp.search.study_outputs import write_plots, write_trials_table
 from dlexp.search.study_parts import make_pruner, make_sampler, open_storage, storage_spec, trial_id
 from dlexp.search.trial_outcome import Outcome, read_outcome
@@ -127,12 +128,20 @@ class OptunaSweeper(Sweeper):
                     hint = " (an int key needs int(interval(a, b)))" if integer else ""
                     raise ConfigError(f"search space: {reason}{hint}; nothing was run")
 
-    def _open_study(self, direction: str, metric: str):
+    def _named_by_user(self) -> bool:
+        """Whether the command line names the study (a preset's or the default name does not)."""
+        overrides = [*self.config.hydra.overrides.hydra, *self.config.hydra.overrides.task]
+        return any(override_key(o) == "hydra.sweeper.study_name" for o in overrides)
+
+    def _open_study(self, direction: str, metric: str, identity: dict):
         import optuna  # not at import: Hydra imports this module on every run, search or not
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.storage_spec = storage_spec(self.storage)
         self._storage = open_storage(self.storage_spec)
+        self.study_name = choose_study_name(
+            self._storage, self.study_name, identity, self._named_by_user()
+        )
         study = optuna.create_study(
             storage=self._storage,
             study_name=self.study_name,
@@ -150,6 +159,7 @@ class OptunaSweeper(Sweeper):
                 f"{study.direction.name.lower()}s {their_metric}, not {metric}; "
                 f"pick another hydra.sweeper.study_name"
             )
+        record_identity(study, identity)
         return study
 
     def _check_space_fits(self, study, space: SearchSpace) -> None:
@@ -176,7 +186,7 @@ class OptunaSweeper(Sweeper):
         metric = base.optimized_metric
         direction = study_direction(metric, self.direction)
         self._check_space(space)
-        study = self._open_study(direction, metric)
+        study = self._open_study(direction, metric, study_identity(base, space.distributions))
         self._check_space_fits(study, space)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
