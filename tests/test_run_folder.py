@@ -12,11 +12,26 @@ from dlexp.run.folder import MAX_FOLDER_NAME, FolderAtStart, job_folder_name, jo
 from tests.runs import DLEXP_TRAIN
 
 
+def test_job_folder_names_show_every_swept_value_in_short():
+    hydra_dirname = (
+        "batch_size=256,data.augment=flip,model.dropout=0.26939982404817925,"
+        "model.n_hidden=[1024,512],optim.lr=0.0012345678,optim.weight_decay=1e-05,seed=1"
+    )
+    assert job_folder_name(7, hydra_dirname) == (
+        "7_batch_size=256,augment=flip,dropout=0.2694,n_hidden=[1024,512],lr=0.001235,"
+        "weight_decay=1e-05,seed=1"
+    )
+    # two keys ending alike keep their full names; a group choice and ints stay as they are
+    assert job_folder_name(0, "model=torch_mlp,norm.eps=0.001,optim.eps=1e-08,seed=3") == (
+        "0_model=torch_mlp,norm.eps=0.001,optim.eps=1e-08,seed=3"
+    )
+
+
 def test_job_folder_names_escape_slashes_and_stay_short():
     assert job_folder_name(3, "") == "3"
     assert job_folder_name(3, "experiment=a/b") == "3_experiment=a%2Fb"
     long = job_folder_name(12, "model.n_hidden=[" + ",".join(["1024"] * 60) + "]")
-    assert len(long) == MAX_FOLDER_NAME and long.startswith("12_model.n_hidden=[1024")
+    assert len(long) == MAX_FOLDER_NAME and long.startswith("12_n_hidden=[1024")
     other = job_folder_name(12, "model.n_hidden=[" + ",".join(["1024"] * 61) + "]")
     assert other != long  # the hash tells long names apart
     assert job_number(Path(long)) == 12 and job_number(Path("summary")) is None

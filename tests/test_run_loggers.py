@@ -46,8 +46,8 @@ def job_folders(sweep: Path) -> list[Path]:
 def test_job_folders_say_what_each_job_changed_without_plumbing(sweep):
     names = [p.name for p in job_folders(sweep)]
     assert len(names) == 8
-    assert names[0] == "0_batch_size=20,data.validation_size=50,eval_freq=10,log_freq=5,"\
-        "max_steps=20,model.n_hidden=[4],model=torch_mlp,optim.lr=0.01,seed=1"  # fmt: skip
+    assert names[0] == "0_batch_size=20,validation_size=50,eval_freq=10,log_freq=5,"\
+        "max_steps=20,n_hidden=[4],model=torch_mlp,lr=0.01,seed=1"  # fmt: skip
     for name in names:
         assert "data.root" not in name and "progress" not in name and "logger" not in name
 

@@ -5,7 +5,9 @@ a refused single run added to a folder (`FolderAtStart`)."""
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,12 +43,37 @@ def read_saved_config(run: Path) -> DictConfig | None:
     return cfg
 
 
+_NEXT_ITEM = re.compile(r",(?=[^,=\[\]]+=)")  # a comma before the next key=, not inside [a,b]
+
+
+def _short_value(value: str) -> str:
+    """A float to 4 significant digits (0.2694, 1e-05); anything else as it is."""
+    if not re.fullmatch(r"-?[\d.]+(e-?\d+)?", value) or not re.search(r"[.e]", value):
+        return value
+    return f"{float(value):.4g}"
+
+
+def short_overrides(overrides: str) -> str:
+    """Hydra's override_dirname, readable in TensorBoard's run list: each key by its last part
+    (the full key where two share it) and floats at 4 significant digits:
+    `model.dropout=0.26939982404817925,optim.lr=0.001` -> `dropout=0.2694,lr=0.001`."""
+    items = [item.partition("=") for item in _NEXT_ITEM.split(overrides)]
+    leaves = Counter(key.rsplit(".", 1)[-1] for key, _, _ in items)
+    shown = []
+    for key, _, value in items:
+        leaf = key.rsplit(".", 1)[-1]
+        shown.append(f"{leaf if leaves[leaf] == 1 else key}={_short_value(value)}")
+    return ",".join(shown)
+
+
 def job_folder_name(number: int | str, overrides: str) -> str:
     """`<job number>_<overrides>` for a sweep's job folder: Hydra's override_dirname (plumbing
-    keys excluded in train.yaml) with `/` escaped; a long one is cut and ends in a hash of it."""
+    keys excluded in train.yaml) made short (short_overrides) with `/` escaped; a long one is
+    cut and ends in a hash of it."""
     if not overrides:
         return str(number)
-    name = f"{number}_{overrides.replace('%', '%25').replace('/', '%2F')}"
+    short = short_overrides(overrides)
+    name = f"{number}_{short.replace('%', '%25').replace('/', '%2F')}"
     if len(name) > MAX_FOLDER_NAME:
         digest = hashlib.sha1(name.encode()).hexdigest()[:8]
         name = f"{name[: MAX_FOLDER_NAME - 9]}~{digest}"
