@@ -3,11 +3,14 @@ input alone is wrong (a batch larger than the training split needs the data to s
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import torch
 
 from dlexp.errors import ConfigError
 from dlexp.training import train
+from tests.runs import tiny_command
 
 
 def test_unknown_precision_is_one_line(tiny_cfg):
@@ -80,3 +83,14 @@ def test_patience_is_checked(tiny_cfg):
 def test_cuda_without_cuda_is_a_clear_error(tiny_cfg):
     with pytest.raises(ConfigError, match="device=cuda requested but CUDA is not available"):
         train(tiny_cfg("model=torch_mlp", "device=cuda"))
+
+
+def test_a_diverging_numpy_run_prints_its_one_line_and_no_numpy_warning(tiny_cifar, tmp_path):
+    proc = subprocess.run(
+        tiny_command(tiny_cifar, tmp_path / "run", "optim.lr=10", "max_steps=200"),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlexp-train: error: training diverged: ")
+    assert "RuntimeWarning" not in proc.stdout + proc.stderr and "overflow" not in proc.stderr
