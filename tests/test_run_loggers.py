@@ -53,11 +53,13 @@ def test_job_folders_say_what_each_job_changed_without_plumbing(sweep):
 
 
 def test_hparams_list_swept_keys_first_and_val_metrics_first(sweep):
-    experiment, _ = hparams_records(job_folders(sweep)[0])
+    experiment, start = hparams_records(job_folders(sweep)[0])
     shown = [h.name for h in experiment.hparam_infos]
-    assert shown[:3] == ["optim.lr", "model.n_hidden", "seed"]  # the swept keys, as swept
+    swept = ["trial", "optim.lr", "model.n_hidden", "seed"]  # trial: every swept value in short
+    assert shown[:4] == swept  # the swept keys, as swept
+    assert start.hparams["trial"].string_value == "lr=0.01,n_hidden=[4],seed=1"
     differs = [h.name for h in experiment.hparam_infos if h.differs]
-    assert differs == ["optim.lr", "model.n_hidden", "seed"]  # TensorBoard shows these first
+    assert differs == swept  # TensorBoard shows these first
     for key in ("model.name", "optim.name", "batch_size", "max_steps"):
         assert key in shown
     for plumbing in ("data.root", "data.md5", "data.url", "progress", "data.cache", "model"):

@@ -2,11 +2,14 @@
 
 TensorBoard takes one run's list of hparams for the whole folder and ticks its first five as
 visible columns, so every job of a sweep logs the same keys in the same order: the swept keys
-first, then the other keys its command line changed, then the few that always matter.
+first, then the other keys its command line changed, then the few that always matter. TensorBoard
+2.21 ticks only five columns, so a sweep's job also logs `trial`, first: every swept value in
+short, as in its folder's name (`lr=0.001235,n_hidden=[1024,512]`).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -15,6 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from dlexp.overrides import is_plumbing, override_key
+from dlexp.run.folder import short_overrides
 
 ALWAYS_SHOWN = ("model.name", "optim.name", "optim.lr", "batch_size", "max_steps", "seed")
 SPLIT_ORDER = ("val", "train", "test")  # the selection split first; test last
@@ -67,7 +71,12 @@ def run_hparams(cfg: DictConfig) -> tuple[dict, list[str]]:
         value = _value(cfg, key, choices)
         if value is not None:
             hparams[key] = value
-    return hparams, [k for k in swept if k in hparams]
+    swept = [k for k in swept if k in hparams]
+    if swept:
+        values = ",".join(f"{k}={json.dumps(hparams[k], separators=(',', ':'))}" for k in swept)
+        hparams = {"trial": short_overrides(values.replace('"', "")), **hparams}
+        swept = ["trial", *swept]
+    return hparams, swept
 
 
 def ordered_metrics(tags) -> list[str]:
