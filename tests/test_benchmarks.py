@@ -51,3 +51,13 @@ def test_replace_section_is_idempotent_and_keeps_the_rest():
     twice = replace_section(once, "table 2")
     assert twice == once.replace("table 1", "table 2")
     assert replace_section(twice, "table 2") == twice
+
+
+@pytest.mark.realdata  # ~15 s: the floor and one torch MLP smoke run on the real CIFAR-10
+def test_startup_benchmark_times_the_floor_and_a_smoke_run():
+    cmd = [sys.executable, "benchmarks/bench_startup.py", "--repeats", "1", "--only", "torch_mlp"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["floor", "torch_mlp"]
+    assert all("median" in line and "floor +" in line for line in lines)
