@@ -16,11 +16,12 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from dlexp.config import register_config
 from dlexp.errors import ConfigError
 from dlexp.overrides import is_plumbing
 from dlexp.run.folder import job_number
 from dlexp.search.best_preset import flatten
-from dlexp.search.optuna_sweeper import study_direction
+from dlexp.search.search_checks import study_direction
 from dlexp.search.search_space import override_text
 from dlexp.search.study_parts import open_storage
 from tests.runs import DLEXP_TRAIN, assert_refused, tiny_sweep
@@ -123,19 +124,15 @@ def test_two_processes_share_one_study_without_running_a_trial_twice(tiny_cifar,
     assert len(set(learning_rates)) == len(learning_rates)  # distinct seeds, distinct proposals
 
 
-@pytest.mark.slow  # ~12 s: three searches in subprocesses
+@pytest.mark.slow  # ~12 s: a search of three trials in a subprocess
 def test_a_hopeless_trial_is_pruned_and_a_failed_one_told_fail(tiny_cifar, tmp_path):
     storage = tmp_path / "s.journal"
-    common = ["seed=choice(1,2)", "hydra.sweeper.sampler.name=random",
-              "hydra.sweeper.pruner.n_startup_trials=1"]  # fmt: skip
-
-    def study_run(n_trials: int, lr: str, folder: str):
-        args = [*search(storage, n_trials), *common, f"optim.lr={lr}"]
-        return run([*args, *tiny_sweep(tiny_cifar, tmp_path / folder)], tmp_path)
-
-    assert study_run(1, "1e-2", "good").returncode == 0
-    assert study_run(2, "1e-9", "hopeless").returncode == 0  # learns nothing: chance accuracy
-    failed = study_run(3, "-1", "bad")
+    # sampler seed 35 draws, for trials 0, 1, 2: a good rate, a hopeless one (chance accuracy), a
+    # refused one (the optimizer fails the job); one study, one budget
+    args = [*search(storage, 3), "seed=choice(1,2)", "optim.lr=choice(1e-2,1e-9,-1)",
+            "hydra.sweeper.sampler.name=random", "hydra.sweeper.sampler.seed=35",
+            "hydra.sweeper.pruner.n_startup_trials=1"]  # fmt: skip
+    failed = run([*args, *tiny_sweep(tiny_cifar, tmp_path / "sweep")], tmp_path)
     assert failed.returncode == 1  # a failed job makes the sweep exit non-zero, after the study
     good, hopeless, bad = load(storage).trials
     assert good.state == TrialState.COMPLETE
@@ -147,7 +144,12 @@ def test_a_hopeless_trial_is_pruned_and_a_failed_one_told_fail(tiny_cifar, tmp_p
     assert bad.state == TrialState.FAIL
     assert metrics(bad)["status"] == "failed"
     assert bad.user_attrs["reason"] == metrics(bad)["reason"]
-    assert "| 2 | fail |" in (tmp_path / "bad" / "trials.md").read_text()
+    assert [good.params["optim.lr"], hopeless.params["optim.lr"], bad.params["optim.lr"]] == [
+        1e-2,
+        1e-9,
+        -1,
+    ]
+    assert "| 2 | fail |" in (tmp_path / "sweep" / "trials.md").read_text()
 
 
 def test_a_loss_is_minimised_and_a_test_metric_refused(tiny_cifar, tmp_path):
@@ -188,6 +190,7 @@ def best_preset_config(best_yaml: Path, folder: Path):
     """Compose `experiment=best` with best.yaml copied into a config search path."""
     (folder / "experiment").mkdir(parents=True)
     (folder / "experiment" / "best.yaml").write_text(best_yaml.read_text())
+    register_config()  # as the commands and dlexp.compose do
     with initialize_config_module("dlexp.conf", version_base="1.3"):
         return compose("train", [f"hydra.searchpath=[file://{folder}]", "experiment=best"])
 
@@ -233,3 +236,11 @@ def test_registering_the_sweepers_is_cheap_and_imports_no_optuna():
         "['hydra_plugins.dlexp_sweepers.DlexpGridSweeper', "
         "'hydra_plugins.dlexp_sweepers.DlexpOptunaSweeper']\n",
     ]
+
+
+def test_a_float_interval_on_an_int_key_is_refused_with_the_int_hint(tiny_cifar, tmp_path):
+    args = [*search(tmp_path / "s.journal", 1), "log_freq=interval(1,3)"]
+    proc = run([*args, *tiny_sweep(tiny_cifar, tmp_path / "sweep")], tmp_path)
+    line = ("dlexp-train: error: search space: log_freq=1.0: expected an integer, got '1.0' (an "
+            "int key needs int(interval(a, b))); nothing was run")  # fmt: skip
+    assert_refused(proc, line, tmp_path / "sweep")

@@ -100,9 +100,12 @@ class UserConfigSource(ConfigSource):
 
 
 class UserConfigs(SearchPathPlugin):
-    """Puts the user's conf/ folder, when there is one, first on Hydra's search path."""
+    """Puts the user's conf/ folder, when there is one, first on Hydra's search path, and
+    dlexp's schemas (`dlexp://schemas`) on it whatever `hydra.searchpath=[...]` a command line
+    sets (it replaces the list in conf/train.yaml, which raw Hydra use still reads)."""
 
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
         folder = user_conf_dir()
         if folder is not None:
             search_path.prepend(provider="dlexp-user", path=f"dlexp-user://{folder}")
+        search_path.append(provider="dlexp", path="dlexp://schemas")

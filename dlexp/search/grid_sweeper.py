@@ -1,6 +1,8 @@
 """The grid sweeper (`-m a=1,2 b=x,y`): the cartesian product of the swept values, as Hydra's
 basic sweeper makes it, but every job's config is composed before any job runs, so one bad value
-refuses the whole sweep in one line instead of ending it halfway.
+refuses the whole sweep in one line instead of ending it halfway. With Hydra's default launcher
+the jobs run on dlexp's worker pool (hydra.sweeper.n_jobs at a time, no batch barrier); another
+launcher (joblib, submitit) gets them in batches of max_batch_size.
 
 It is written on Hydra's public `Sweeper` plugin API; Hydra's own BasicSweeper lives in
 `hydra._internal`, which is no API to build on.
@@ -20,6 +22,7 @@ from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
 from dlexp.errors import ConfigError, one_line, user_errors
+from dlexp.search.worker_pool import Finished, Job, WorkerPool, uses_pool
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +70,24 @@ def grid_jobs(overrides: list[Override]) -> list[list[str]]:
 class GridSweeper(Sweeper):
     """`hydra/sweeper=dlexp_grid` (conf/hydra/sweeper/dlexp_grid.yaml lists its keys)."""
 
-    def __init__(self, max_batch_size: int | None = None, params: dict | None = None) -> None:
+    def __init__(self, max_batch_size: int | None = None, params: dict | None = None,
+                 n_jobs: int = 1, max_retries: int = 1, devices: list | None = None,
+                 slots_per_device: int = 1) -> None:  # fmt: skip
         if max_batch_size is not None and max_batch_size < 1:
             raise ConfigError(f"hydra.sweeper.max_batch_size must be >= 1, got {max_batch_size}")
         self.max_batch_size = max_batch_size  # jobs per launch; None: all at once
         self.params = {str(k): str(v) for k, v in (params or {}).items()}
-        self.hydra_context = self.config = self.launcher = None
+        self.pool_keys = {  # dlexp's worker pool (dlexp.search.worker_pool)
+            "n_jobs": n_jobs,
+            "max_retries": max_retries,
+            "devices": list(devices or []),
+            "slots_per_device": slots_per_device,
+        }
+        self.hydra_context = self.config = self.launcher = self.task_function = None
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
+        self.task_function = task_function
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
@@ -91,6 +103,8 @@ class GridSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        if uses_pool(self.config):
+            return [self._run_on_pool(jobs, sweep_dir)]
         size = self.max_batch_size or max(len(jobs), 1)
         returns = []
         for start in range(0, len(jobs), size):
@@ -99,3 +113,21 @@ class GridSweeper(Sweeper):
                 _ = result.return_value  # re-raises a job's exception, as Hydra's sweeper does
             returns.append(results)
         return returns
+
+    def _run_on_pool(self, jobs: list[list[str]], sweep_dir: Path) -> list:
+        """Every job on dlexp's worker pool, `n_jobs` at a time with no batch barrier."""
+        pool = WorkerPool(self.hydra_context, self.task_function, self.config, **self.pool_keys)
+        queue = iter(enumerate(jobs))
+        finished: dict[int, Finished] = {}
+
+        def next_job() -> Job | None:
+            number, overrides = next(queue, (None, None))
+            return None if number is None else Job(number, overrides)
+
+        pool.run(next_job, lambda done: finished.__setitem__(done.job.number, done))
+        pool.write_times(sweep_dir)
+        results = [finished[n] for n in sorted(finished)]
+        for done in results:
+            if not done.died:  # a died job's record says so; the summary shows it
+                _ = done.ret.return_value  # re-raises a job's exception, as Hydra's sweeper does
+        return [done.ret for done in results]

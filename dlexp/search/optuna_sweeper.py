@@ -8,6 +8,7 @@ the same storage to report evaluations and be pruned (dlexp.search.trial_report)
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from pathlib import Path
@@ -19,28 +20,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlexp.errors import ConfigError, one_line, user_errors
 from dlexp.overrides import configures_hydra, override_key
-from dlexp.run.record import metric_direction
 from dlexp.search.best_preset import write_best_preset
 from dlexp.search.grid_sweeper import try_compose
-from dlexp.search.search_space import SearchSpace, override_text, parse_space, probe_values, suggest
+from dlexp.search.search_checks import check_space, check_space_fits, study_direction
+from dlexp.search.search_space import SearchSpace, override_text, parse_space, suggest
 from dlexp.search.study_identity import choose_study_name, record_identity, study_identity
 from dlexp.search.study_outputs import write_plots, write_trials_table
 from dlexp.search.study_parts import make_pruner, make_sampler, open_storage, storage_spec, trial_id
 from dlexp.search.trial_outcome import Outcome, read_outcome
+from dlexp.search.worker_pool import Finished, Job, WorkerPool, uses_pool
 
 log = logging.getLogger(__name__)
-
-
-def study_direction(metric: str, direction: str | None) -> str:
-    """The metric's own direction (dlexp.run.record.metric_direction); a configured
-    hydra.sweeper.direction must agree with it."""
-    derived = metric_direction(metric, asker="search")
-    if direction is not None and direction != derived:
-        raise ConfigError(
-            f"hydra.sweeper.direction={direction} contradicts optimized_metric {metric}, which "
-            f"is {derived}d; drop hydra.sweeper.direction"
-        )
-    return derived
 
 
 def shown(params: dict) -> str:
@@ -57,8 +47,15 @@ def _quoted(value: str) -> str:
 class OptunaSweeper(Sweeper):
     """`hydra/sweeper=dlexp_optuna` (conf/hydra/sweeper/dlexp_optuna.yaml lists its keys)."""
 
-    def __init__(self, n_trials, n_jobs, direction, storage, study_name, sampler, pruner, params):
+    def __init__(self, n_trials, n_jobs, direction, storage, study_name, sampler, pruner, params,
+                 max_retries=1, devices=None, slots_per_device=1):  # fmt: skip
         self.n_trials, self.n_jobs, self.direction = n_trials, n_jobs, direction
+        self.pool_keys = {  # dlexp's worker pool (dlexp.search.worker_pool)
+            "n_jobs": n_jobs,
+            "max_retries": max_retries,
+            "devices": list(devices or []),
+            "slots_per_device": slots_per_device,
+        }
         self.storage = storage
         self.study_name = study_name
         self.sampler = (
@@ -68,11 +65,12 @@ class OptunaSweeper(Sweeper):
             OmegaConf.to_container(pruner) if isinstance(pruner, DictConfig) else dict(pruner)
         )
         self.params = {str(k): v for k, v in (params or {}).items()}
-        self.hydra_context = self.config = self.launcher = None
+        self.hydra_context = self.config = self.launcher = self.task_function = None
         self._storage = None  # the study's Optuna storage, once opened
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
+        self.task_function = task_function
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
@@ -112,22 +110,6 @@ class OptunaSweeper(Sweeper):
         except user_errors() as err:
             raise ConfigError(one_line(err)) from None
 
-    def _check_space(self, space: SearchSpace) -> None:
-        """Compose every choice and both ends of each range before a trial runs: probe i sets
-        each key to its i-th value; a probe that fails is retried key by key to name the culprit."""
-        probes = {key: probe_values(d) for key, d in space.distributions.items()}
-        loader = self.hydra_context.config_loader
-        for i in range(max((len(v) for v in probes.values()), default=0)):
-            probe = [override_text(k, v[i % len(v)]) for k, v in probes.items()]
-            if try_compose(loader, self.config, space.fixed + probe)[1] is None:
-                continue
-            for override, distribution in zip(probe, space.distributions.values(), strict=True):
-                reason = try_compose(loader, self.config, [*space.fixed, override])[1]
-                if reason:
-                    integer = "to Integer" in reason and isinstance(distribution.low, float)
-                    hint = " (an int key needs int(interval(a, b)))" if integer else ""
-                    raise ConfigError(f"search space: {reason}{hint}; nothing was run")
-
     def _named_by_user(self) -> bool:
         """Whether the command line names the study (a preset's or the default name does not)."""
         overrides = [*self.config.hydra.overrides.hydra, *self.config.hydra.overrides.task]
@@ -162,32 +144,15 @@ class OptunaSweeper(Sweeper):
         record_identity(study, identity)
         return study
 
-    def _check_space_fits(self, study, space: SearchSpace) -> None:
-        """A study keeps each parameter's kind (and a choice's list) for good: refuse a change."""
-        from optuna.distributions import check_distribution_compatibility  # (as _open_study)
-
-        held = {}
-        for trial in study.get_trials(deepcopy=False):
-            held.update(trial.distributions)
-        for key, distribution in space.distributions.items():
-            try:
-                if key in held:
-                    check_distribution_compatibility(held[key], distribution)
-            except ValueError as err:
-                raise ConfigError(
-                    f"search space {key}: {err} (study {self.study_name!r} holds {held[key]}); "
-                    f"keep it, or pick another hydra.sweeper.study_name"
-                ) from None
-
     def sweep(self, arguments: list[str]) -> list:
         self._check_keys()
         space = parse_space(self.params, arguments)
         base = self._compose(space.fixed)
         metric = base.optimized_metric
         direction = study_direction(metric, self.direction)
-        self._check_space(space)
+        check_space(self.hydra_context.config_loader, self.config, space)
         study = self._open_study(direction, metric, study_identity(base, space.distributions))
-        self._check_space_fits(study, space)
+        check_space_fits(study, space, self.study_name)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -198,7 +163,10 @@ class OptunaSweeper(Sweeper):
         )  # fmt: skip
         if held >= self.n_trials:
             log.info("the study is full: raise hydra.sweeper.n_trials to run more trials")
-        returns = self._run_trials(study, space, metric)
+        if uses_pool(self.config):
+            returns = self._run_on_pool(study, space, metric, sweep_dir)
+        else:
+            returns = self._run_trials(study, space, metric)
         self._write_outputs(study, space, metric, sweep_dir)
         return returns
 
@@ -248,12 +216,47 @@ class OptunaSweeper(Sweeper):
                     pending.remove(trial)
                 returns.append(results)
         finally:  # an interrupted batch: its trials must not stay RUNNING forever
-            from optuna.trial import TrialState  # (as _open_study)
-
-            for trial in pending:
-                trial.set_user_attr("reason", "the sweep stopped before the trial finished")
-                study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            self._fail_pending(study, pending)
         return returns
+
+    def _run_on_pool(self, study, space: SearchSpace, metric: str, sweep_dir: Path) -> list:
+        """Trials on dlexp's worker pool: a trial is asked for the moment a slot is free."""
+        pool = WorkerPool(self.hydra_context, self.task_function, self.config, **self.pool_keys)
+        pending, returns, numbers = [], [], itertools.count()
+
+        def next_job() -> Job | None:
+            if len(study.get_trials(deepcopy=False)) >= self.n_trials:  # any state, any process
+                return None
+            trial = self._ask(study, pending)
+            for key, distribution in space.distributions.items():
+                suggest(trial, key, distribution)
+            overrides = self._job_overrides(trial, space)
+            trial.set_user_attr("overrides", [o for o in overrides if not o.startswith("search.")])
+            return Job(next(numbers), overrides, handle=trial)
+
+        def on_finished(done: Finished) -> None:
+            trial = done.job.handle
+            if done.job.attempt:
+                trial.set_user_attr("retries", done.job.attempt)
+            self._tell(study, trial, read_outcome(done.ret), metric)
+            pending.remove(trial)
+            returns.append(done.ret)
+
+        try:
+            pool.run(next_job, on_finished)
+        finally:  # an interrupted sweep: its trials must not stay RUNNING forever
+            self._fail_pending(study, pending)
+            idle = pool.write_times(sweep_dir)
+            log.info("%d slots, idle %.1f%% of the time until the last trial started",
+                     pool.n_jobs, 100 * idle)  # fmt: skip
+        return [returns]
+
+    def _fail_pending(self, study, pending: list) -> None:
+        from optuna.trial import TrialState  # (as _open_study)
+
+        for trial in pending:
+            trial.set_user_attr("reason", "the sweep stopped before the trial finished")
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
 
     def _tell(self, study, trial, outcome: Outcome, metric: str) -> None:
         from optuna.trial import TrialState  # (as _open_study)
