@@ -218,6 +218,7 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> Run:
         "compile_s": round(compile_s, 3),  # in wall_s, not in steps_per_s
     }
     record = write_metrics(out, cfg, result, timing)
+    loggers.record_written()  # MLflow's copy of metrics.json and the best checkpoint
     final = result.final
     shown = " | ".join(
         f"{k} {final[k]:.4f}" for k in ("val/accuracy", "test/accuracy") if k in final

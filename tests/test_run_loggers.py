@@ -159,15 +159,17 @@ def test_mlflow_gets_the_whole_config_curves_and_files_beside_its_store(tiny_cif
     history = client.get_metric_history(run.info.run_id, "val/accuracy")
     assert [m.step for m in history] == [10, 20]
 
+    artifacts = artifacts_root / run.info.run_id / "artifacts"
+    for name in ("metrics.json", "checkpoints/best.safetensors"):  # the run uploaded them itself
+        assert (artifacts / name).read_bytes() == (run_dir / name).read_bytes(), name
     subprocess.run(["dlexp-report", str(run_dir)], check=True, capture_output=True, timeout=300)
-    logged = MLflowLogger.upload_run_files(run_dir)  # after metrics.json and the report's plots
+    logged = [p.relative_to(artifacts).as_posix() for p in artifacts.rglob("*") if p.is_file()]
     assert {"metrics.json", "report.md", "report.html", "checkpoints/best.safetensors"} <= set(
         logged
     ) and any(name.startswith("report_files/") for name in logged)
     for name in logged:  # read back through MLflow: the run folder's bytes, under the root
         copy = client.download_artifacts(run.info.run_id, name, str(tmp_path / "back"))
         assert Path(copy).read_bytes() == (run_dir / name).read_bytes(), name
-        assert (artifacts_root / run.info.run_id / "artifacts" / name).is_file()
 
 
 def test_the_mlflow_artifact_root_sits_beside_a_local_store(tmp_path):

@@ -43,7 +43,9 @@ def schema(name: str, types: dict[str, Any]) -> type:
 
 
 # given by the run, never by a config: the model's generator, the optimizer's parameters, ...
-RUNTIME_ARGUMENTS = ("self", "rng", "parameters", "optimizer", "total_steps", "out", "purge_step")
+RUNTIME_ARGUMENTS = (
+    "self", "rng", "parameters", "optimizer", "total_steps", "out", "purge_step", "hparams",
+)  # fmt: skip
 
 
 def _field(annotation, default) -> tuple[Any, dataclasses.Field]:

@@ -12,6 +12,7 @@ from dlexp.report.collect import read_folder
 from dlexp.report.figures import curve_figures, scatter_figures
 from dlexp.report.render import to_html, to_markdown
 from dlexp.report.sections import build_document
+from dlexp.run.loggers import MLflowLogger
 
 FILES_FOLDER = "report_files"  # the PNGs report.md links to, next to it
 
@@ -29,6 +30,8 @@ def write_report(folder: Path, now: datetime | None = None) -> list[Path]:
     markdown, page = folder / "report.md", folder / "report.html"
     markdown.write_text(to_markdown(doc, folder))
     page.write_text(to_html(doc))
+    if not report.is_sweep:  # a run logged to MLflow (logger=mlflow) gets its report there too
+        MLflowLogger.upload_run_files(folder)
     return [markdown, page]
 
 

@@ -82,11 +82,10 @@ class MLflowLogger:
         log_checkpoint: bool = False,
         *,
         out: Path,
-        **given: dict,
+        hparams: dict,
     ):
-        """log_checkpoint: also log the best checkpoint as an artifact. `given` holds what the run
-        passes besides `out`: `hparams`, its HParams keys, logged too. (A named `hparams`
-        argument would be a config key: dlexp.config.schema skips only RUNTIME_ARGUMENTS.)"""
+        """log_checkpoint: also log the best checkpoint as an artifact. The run passes `out`, its
+        folder, and `hparams`, its HParams keys (logged too, with the whole config)."""
         # An extra, and ~4-10 s to import: only a run with logger=mlflow pays it, here.
         from mlflow.tracking import MlflowClient
 
@@ -108,7 +107,7 @@ class MLflowLogger:
         self._run_id = run.info.run_id
         saved = {"tracking_uri": tracking_uri, "run_id": self._run_id}
         record.write_text(json.dumps({**saved, "log_checkpoint": log_checkpoint}))
-        self._log_params({**self.flat_config(out), **given.get("hparams", {})})
+        self._log_params({**self.flat_config(out), **hparams})
 
     @staticmethod
     def artifact_root(tracking_uri: str) -> str | None:
@@ -158,7 +157,6 @@ class MLflowLogger:
         self._client.log_batch(self._run_id, metrics=metrics)
 
     def close(self, status: str) -> None:
-        self.upload_run_files(self._out, self._client)
         self._client.set_terminated(self._run_id, status=self.STATUS.get(status, "FINISHED"))
 
     @classmethod
@@ -251,6 +249,11 @@ class RunLoggers:
             from dlexp.run.final_figures import write_final_figures  # matplotlib: not at start-up
 
             write_final_figures(self.tensorboard, steps, data, predictions)
+
+    def record_written(self) -> None:
+        """After metrics.json: MLflow gets the run's files (metrics.json, best checkpoint)."""
+        if any(isinstance(sink, MLflowLogger) for sink in self._sinks):
+            MLflowLogger.upload_run_files(self.out)
 
     def close(self, status: str) -> None:
         for sink in self._sinks:
