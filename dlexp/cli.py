@@ -28,6 +28,7 @@ from dlexp.run.folder import FolderAtStart
 from dlexp.run.signals import RunInterrupted
 from dlexp.search import register_plugins
 from dlexp.search.summary import SweepSummary
+from dlexp.search.sweep_resume import resumed_sweep_args
 
 _USER_FULL_ERROR = "DLEXP_USER_HYDRA_FULL_ERROR"  # the user's own HYDRA_FULL_ERROR, kept aside
 log = logging.getLogger("dlexp")
@@ -186,7 +187,11 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
         _exit_with_one_line(prog, ConfigError(flag))
     register_config()  # the schemas and resolvers conf/ needs
     register_plugins()  # dlexp's sweepers, which Hydra's scan misses in an editable install
-    sys.argv[1:] = resolvable([expand_home(a) for a in flags_first(typed)])
+    try:
+        args = resumed_sweep_args(typed)  # resume=<sweep folder>: that sweep's own command
+    except ConfigError as err:
+        _exit_with_one_line(prog, err)
+    sys.argv[1:] = resolvable([expand_home(a) for a in flags_first(args)])
     previous = os.environ.get("HYDRA_FULL_ERROR")
     os.environ[_USER_FULL_ERROR] = previous or ""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing several lines
@@ -195,13 +200,17 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
     except user_errors() as err:
         _exit_with_one_line(prog, err)
     except RunInterrupted as stopped:  # checkpoint and metrics.json are written
+        sweep = SweepSummary.running
         SweepSummary.write_if_running()  # a stopped sweep still lists the jobs it ran
-        print(f"{prog}: {stopped_line(stopped.message, prog, typed)}", file=sys.stderr)
+        line = stopped_line(stopped.message, prog, typed)
+        print(f"{prog}: {_sweep_resume_line(prog, sweep) or line}", file=sys.stderr)
         sys.exit(stopped.exit_status)
-    except KeyboardInterrupt as aborted:  # a second signal, or one outside a run: at once
+    except KeyboardInterrupt as aborted:  # a second signal, a sweep's, or one outside a run
+        sweep = SweepSummary.running
         SweepSummary.write_if_running()
         reason = str(aborted) or "aborted"
-        print(f"{prog}: {reason}; any checkpoint is in the run folder", file=sys.stderr)
+        line = f"{reason}; any checkpoint is in the run folder"
+        print(f"{prog}: {_sweep_resume_line(prog, sweep) or line}", file=sys.stderr)
         sys.exit(getattr(aborted, "exit_status", 130))
     finally:
         _restore_full_error(previous)
@@ -210,6 +219,13 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
         print(f"{prog}: {failed} job(s) of the sweep failed; see the summary", file=sys.stderr)
         SweepSummary.last_failed = 0
         sys.exit(1)
+
+
+def _sweep_resume_line(prog: str, sweep: Path | None) -> str | None:
+    """A stopped sweep's line: the command that finishes it (dlexp.search.sweep_resume)."""
+    if sweep is None:
+        return None
+    return f"the sweep stopped; finish it with: {prog} resume={sweep}"
 
 
 def _restore_full_error(previous: str | None) -> None:

@@ -33,6 +33,14 @@ def grid(tiny_cifar: Path, sweep: Path, *args: str, wait: bool = True):
                           timeout=300)  # fmt: skip
 
 
+def running(pid: int) -> bool:
+    """A process that runs (a zombie, dead but not yet reaped by init, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def jobs(sweep: Path) -> list[Path]:
     return sorted((p for p in sweep.iterdir() if (p / ".hydra").is_dir()), key=job_number)
 
@@ -113,9 +121,9 @@ def test_kill_9_of_the_sweep_leaves_no_trainer_running(tiny_cifar, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.time() + 30
-    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.time() < deadline:
+    while any(running(pid) for pid in pids) and time.time() < deadline:
         time.sleep(0.2)
-    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    alive = [pid for pid in pids if running(pid)]
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert alive == []

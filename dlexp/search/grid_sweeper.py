@@ -22,6 +22,7 @@ from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
 from dlexp.errors import ConfigError, one_line, user_errors
+from dlexp.search.sweep_resume import finished_jobs
 from dlexp.search.worker_pool import Finished, Job, WorkerPool, uses_pool
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,17 @@ def grid_jobs(overrides: list[Override]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*values.values())]
 
 
+def _batches(numbers: list[int], size: int) -> list[tuple[int, int]]:
+    """(first, last) of consecutive job numbers, at most `size` in each."""
+    batches: list[tuple[int, int]] = []
+    for n in numbers:
+        if batches and n == batches[-1][1] + 1 and n - batches[-1][0] < size:
+            batches[-1] = (batches[-1][0], n)
+        else:
+            batches.append((n, n))
+    return batches
+
+
 class GridSweeper(Sweeper):
     """`hydra/sweeper=dlexp_grid` (conf/hydra/sweeper/dlexp_grid.yaml lists its keys)."""
 
@@ -106,9 +118,11 @@ class GridSweeper(Sweeper):
         if uses_pool(self.config):
             return [self._run_on_pool(jobs, sweep_dir)]
         size = self.max_batch_size or max(len(jobs), 1)
+        done = finished_jobs(sweep_dir)  # a resumed sweep keeps its finished jobs
         returns = []
-        for start in range(0, len(jobs), size):
-            results = self.launcher.launch(jobs[start : start + size], initial_job_idx=start)
+        todo = [n for n in range(len(jobs)) if n not in done]
+        for first, last in _batches(todo, size):  # a launch numbers its jobs from `first` on
+            results = self.launcher.launch(jobs[first : last + 1], initial_job_idx=first)
             for result in results:
                 _ = result.return_value  # re-raises a job's exception, as Hydra's sweeper does
             returns.append(results)
@@ -117,7 +131,8 @@ class GridSweeper(Sweeper):
     def _run_on_pool(self, jobs: list[list[str]], sweep_dir: Path) -> list:
         """Every job on dlexp's worker pool, `n_jobs` at a time with no batch barrier."""
         pool = WorkerPool(self.hydra_context, self.task_function, self.config, **self.pool_keys)
-        queue = iter(enumerate(jobs))
+        done = finished_jobs(sweep_dir)  # a resumed sweep keeps its finished jobs
+        queue = ((n, job) for n, job in enumerate(jobs) if n not in done)
         finished: dict[int, Finished] = {}
 
         def next_job() -> Job | None:

@@ -27,6 +27,12 @@ from dlexp.search.search_space import SearchSpace, override_text, parse_space, s
 from dlexp.search.study_identity import choose_study_name, record_identity, study_identity
 from dlexp.search.study_outputs import write_plots, write_trials_table
 from dlexp.search.study_parts import make_pruner, make_sampler, open_storage, storage_spec, trial_id
+from dlexp.search.sweep_resume import (
+    STOPPED,
+    counted_trials,
+    job_folders,
+    requeue_stopped_trials,
+)
 from dlexp.search.trial_outcome import Outcome, read_outcome
 from dlexp.search.worker_pool import Finished, Job, WorkerPool, uses_pool
 
@@ -156,7 +162,12 @@ class OptunaSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        held = len(study.get_trials(deepcopy=False))
+        requeued = requeue_stopped_trials(study, self._storage)
+        if requeued:
+            log.info("trials %s stopped with their sweep: asked again with the same parameters",
+                     ", ".join(map(str, requeued)))  # fmt: skip
+        self._first_job_number = max(job_folders(sweep_dir), default=-1) + 1  # a resume goes on
+        held = counted_trials(study)
         log.info(
             "study %r (%s %s) in %s: %d trials held, n_trials=%d",
             self.study_name, direction, metric, self.storage_spec, held, self.n_trials,
@@ -194,10 +205,10 @@ class OptunaSweeper(Sweeper):
     def _next_batch_size(self, study) -> int:
         """Trials to ask now: the study, counting every process's trials in any state (running
         ones included), stops at n_trials."""
-        return min(self.n_jobs, self.n_trials - len(study.get_trials(deepcopy=False)))
+        return min(self.n_jobs, self.n_trials - counted_trials(study))
 
     def _run_trials(self, study, space: SearchSpace, metric: str) -> list:
-        returns, pending, job_idx = [], [], 0
+        returns, pending, job_idx = [], [], self._first_job_number
         try:
             while (batch := self._next_batch_size(study)) > 0:
                 for _ in range(batch):
@@ -222,17 +233,20 @@ class OptunaSweeper(Sweeper):
     def _run_on_pool(self, study, space: SearchSpace, metric: str, sweep_dir: Path) -> list:
         """Trials on dlexp's worker pool: a trial is asked for the moment a slot is free."""
         pool = WorkerPool(self.hydra_context, self.task_function, self.config, **self.pool_keys)
-        pending, returns, numbers = [], [], itertools.count()
+        pending, returns, numbers = [], [], itertools.count(self._first_job_number)
 
         def next_job() -> Job | None:
-            if len(study.get_trials(deepcopy=False)) >= self.n_trials:  # any state, any process
+            if counted_trials(study) >= self.n_trials:  # any state, any process
                 return None
             trial = self._ask(study, pending)
             for key, distribution in space.distributions.items():
                 suggest(trial, key, distribution)
             overrides = self._job_overrides(trial, space)
             trial.set_user_attr("overrides", [o for o in overrides if not o.startswith("search.")])
-            return Job(next(numbers), overrides, handle=trial)
+            number = next(numbers)
+            trial.set_user_attr("sweep_dir", str(sweep_dir.absolute()))  # a resume finds its job
+            trial.set_user_attr("job", number)
+            return Job(number, overrides, handle=trial)
 
         def on_finished(done: Finished) -> None:
             trial = done.job.handle
@@ -255,7 +269,7 @@ class OptunaSweeper(Sweeper):
         from optuna.trial import TrialState  # (as _open_study)
 
         for trial in pending:
-            trial.set_user_attr("reason", "the sweep stopped before the trial finished")
+            trial.set_user_attr("reason", STOPPED)
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
 
     def _tell(self, study, trial, outcome: Outcome, metric: str) -> None:

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"  # a name, not an API
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+GRACE_S = 30.0  # after Ctrl-C, how long the jobs get to finish their step and checkpoint
 
 
 def uses_pool(config) -> bool:
@@ -89,6 +90,8 @@ def _child(conn, context, task_function, config, job: Job, environment: dict) ->
     code = 0
     try:
         _die_with_parent()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # not the sweep's: dlexp's run sets its own
+            signal.signal(signum, signal.SIG_DFL)
         os.environ.update(environment)
         threadpool_limits(int(environment["OMP_NUM_THREADS"]))  # NumPy's BLAS loaded already
         overrides = list(job.overrides)
@@ -156,6 +159,7 @@ class WorkerPool:
         start_method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self._mp = multiprocessing.get_context(start_method)
         self.times = SlotTimes()
+        self.stopped_by: int | None = None  # the signal that stopped the sweep
 
     def slot_environment(self, slot: int) -> dict:
         """What a slot's job process gets: its cores, and its GPU when devices are given."""
@@ -176,6 +180,17 @@ class WorkerPool:
         running[process.sentinel] = (process, receive, job, slot, time.time())
 
     def run(self, next_job: Callable[[], Job | None], on_finished: Callable[[Finished], None]):
+        """Ctrl-C or SIGTERM stops the sweep: its jobs stop after a checkpoint, then it raises
+        KeyboardInterrupt (the handlers are set here: a sweep started by a script in the
+        background inherits SIGINT as ignored)."""
+        previous = {s: signal.signal(s, self._interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._run(next_job, on_finished)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _run(self, next_job, on_finished) -> None:
         running: dict = {}
         free = list(range(self.n_jobs))
         retry: list[Job] = []
@@ -212,9 +227,20 @@ class WorkerPool:
         finally:
             self._stop(running)
 
+    def _interrupt(self, signum, frame) -> None:
+        self.stopped_by = signum
+        raise KeyboardInterrupt(f"the sweep was stopped by {signal.Signals(signum).name}")
+
     def _stop(self, running: dict) -> None:
-        """An interrupted sweep: its jobs stop after their checkpoint (SIGTERM), then are reaped."""
-        for process, *_ in running.values():
+        """An interrupted sweep: its jobs stop after their step and a checkpoint. Ctrl-C reached
+        them too (the terminal signals the whole process group), so they get time to do it;
+        otherwise, or when one takes too long, it gets SIGTERM, its first stop signal."""
+        processes = [process for process, *_ in running.values()]
+        if self.stopped_by == signal.SIGINT:
+            deadline = time.time() + GRACE_S
+            while any(p.is_alive() for p in processes) and time.time() < deadline:
+                wait([p.sentinel for p in processes if p.is_alive()], timeout=0.2)
+        for process in processes:
             if process.is_alive():
                 process.terminate()
         for process, receive, *_ in running.values():
