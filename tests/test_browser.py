@@ -62,6 +62,15 @@ def sweep(browser, tiny_cifar, tmp_path_factory) -> Path:
     command += [f"data.root={tiny_cifar}", "progress=false", f"hydra.sweep.dir={sweep}"]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=os.environ)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    for name, lr in (("single_a", "1e-3"), ("single_b", "3e-3")):  # two single runs beside it
+        run = sweep.parents[1] / "runs" / name
+        single = [
+            c for c in command if c not in ("-m", "optim.lr=1e-3,2e-3", "model.n_hidden=[8],[16]")
+        ]
+        single = [c for c in single if not c.startswith("hydra.sweep.dir=")]
+        single += [f"optim.lr={lr}", f"hydra.run.dir={run}"]
+        proc = subprocess.run(single, capture_output=True, text=True, timeout=300, env=os.environ)
+        assert proc.returncode == 0, proc.stderr[-2000:]
     return sweep
 
 
@@ -77,7 +86,7 @@ def job_names(sweep) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tensorboard(sweep, job_names):
-    with tb_browser.serve_tensorboard(sweep.parents[2], n_runs=len(job_names)) as base:
+    with tb_browser.serve_tensorboard(sweep.parents[2], n_runs=len(job_names) + 2) as base:
         yield base
 
 
@@ -106,19 +115,21 @@ def test_scalars_shows_the_scalar_tags_and_every_run(page, tensorboard, job_name
     _assert_tags_and_runs(page, "Scalars", job_names)
 
 
-def _first_card_title(page, cards: str) -> str:
-    card = page.locator(cards).locator("visible=true").first
-    card.wait_for(state="visible", timeout=20_000)
-    return re.sub(r"\s+", "", card.inner_text())  # its title first, split over lines
+def _first_card_titles(page, cards: str, n: int) -> list[str]:
+    visible = page.locator(cards).locator("visible=true")
+    visible.nth(n - 1).wait_for(state="visible", timeout=20_000)
+    # each card's title first, split over lines
+    return [re.sub(r"\s+", "", visible.nth(i).inner_text()) for i in range(n)]
 
 
-def test_the_first_card_is_a_loss_or_accuracy_curve(page, tensorboard):
-    """Not ten one-point class-accuracy cards ahead of the curves (issue 23, item 1)."""
+def test_the_first_two_cards_are_loss_or_accuracy_curves(page, tensorboard):
+    """On outputs/ with a sweep and two single runs: not ten one-point class-accuracy cards
+    ahead of the curves (issue 23, item 1)."""
     dashboard = "timeseries"  # Scalars sorts its sections by the same tag names
     tb_browser.open_dashboard(page, tensorboard, dashboard)
-    title = _first_card_title(page, "card-view")
-    curve = re.match(r"(train|val|test)/(loss|accuracy)(?![a-z_/])", title)
-    assert curve, f"{dashboard}: the first card reads {title[:80]!r}"
+    for title in _first_card_titles(page, "card-view", 2):
+        curve = re.match(r"(train|val|test)/(loss|accuracy)(?![a-z_/])", title)
+        assert curve, f"{dashboard}: a first card reads {title[:80]!r}"
 
 
 def test_hparams_trial_ids_are_run_names_under_outputs(page, tensorboard, job_names):

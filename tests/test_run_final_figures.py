@@ -102,7 +102,8 @@ def test_final_figures_read_back_from_the_event_file(tmp_path, tiny_data):
     written = write_final_figures(logger, 20, tiny_data, {"test": predicted, "val": labels})
     logger.close()
     acc = read_back(tmp_path)
-    assert set(acc.Tags()["images"]) == {"test/confusion_matrix", "test/misclassified"}
+    images = {"test_figures/confusion_matrix", "test_figures/misclassified"}
+    assert set(acc.Tags()["images"]) == images
     for tag in acc.Tags()["images"]:
         (event,) = acc.Images(tag)
         assert event.step == 20
@@ -110,7 +111,7 @@ def test_final_figures_read_back_from_the_event_file(tmp_path, tiny_data):
         assert event.height > 200 and event.width > 200
     right = predicted == labels
     assert acc.Tags()["scalars"] == []  # no one-point charts ahead of the curves
-    (event,) = acc.Tensors("test/class_accuracy")
+    (event,) = acc.Tensors("test_figures/class_accuracy")
     table = event.tensor_proto.string_val[0].decode()
     assert event.step == 20 and table.startswith("| class | accuracy |")
     for k, name in enumerate(class_names()):
@@ -127,15 +128,16 @@ def test_no_test_split_falls_back_to_val(tmp_path, tiny_data):
     written = write_final_figures(logger, 7, data, {"val": wrong_on_some(data.val.labels, 2)})
     logger.close()
     acc = read_back(tmp_path)
-    assert set(acc.Tags()["images"]) == {"val/confusion_matrix", "val/misclassified"}
-    assert written and "val/class_accuracy" in acc.Tags()["tensors"]
+    images = {"val_figures/confusion_matrix", "val_figures/misclassified"}
+    assert set(acc.Tags()["images"]) == images
+    assert written and "val_figures/class_accuracy" in acc.Tags()["tensors"]
 
 
 def test_all_right_draws_no_misclassified_grid(tmp_path, tiny_data):
     logger = TensorBoardLogger(tmp_path)
     written = write_final_figures(logger, 1, tiny_data, {"test": tiny_data.test.labels})
     logger.close()
-    assert read_back(tmp_path).Tags()["images"] == ["test/confusion_matrix"]
+    assert read_back(tmp_path).Tags()["images"] == ["test_figures/confusion_matrix"]
     assert set(written.values()) == {1.0}
 
 

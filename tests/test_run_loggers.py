@@ -196,4 +196,4 @@ def test_histogram_freq_writes_weight_and_gradient_histograms(tiny_cifar, tmp_pa
     weights = [t for t in tags if t.startswith("weights/")]
     assert weights and len([t for t in tags if t.startswith("gradients/")]) == len(weights)
     assert [e.step for e in acc.Histograms(weights[0])] == [10, 20]
-    assert "test/confusion_matrix" in acc.Tags()["images"]  # the final figures are on by default
+    assert "test_figures/confusion_matrix" in acc.Tags()["images"]  # the figures are on by default

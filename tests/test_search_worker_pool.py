@@ -127,3 +127,34 @@ def test_kill_9_of_the_sweep_leaves_no_trainer_running(tiny_cifar, tmp_path):
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert alive == []
+
+
+@pytest.mark.slow  # ~15 s: a search of two trials in a subprocess
+def test_a_killed_trial_is_retried_in_its_folder_and_the_search_reaches_n_trials(
+    tiny_cifar, tmp_path
+):
+    import optuna
+    from optuna.trial import TrialState
+
+    from dlexp.search.study_parts import open_storage
+
+    storage, sweep = tmp_path / "s.journal", tmp_path / "sweep"
+    search = [
+        "hydra/sweeper=dlexp_optuna",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=s",
+        "hydra.sweeper.n_trials=2",
+        "optim.lr=choice(0.01,0.02)",
+    ]
+    model = ["model=custom", "model.name=tests.pool_models:killed_once",
+             f"+model.marker={tmp_path / 'marker'}", "+model.at_step=15"]  # fmt: skip
+    proc = grid(tiny_cifar, sweep, *search, *model, "max_steps=30", "eval_freq=10",
+                "checkpoint.every=10")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = optuna.load_study(study_name="s", storage=open_storage(str(storage))).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2  # n_trials finished trials
+    (retried,) = [t for t in trials if t.user_attrs.get("retries") == 1]
+    folder = Path(retried.user_attrs["job_dir"])
+    environment = json.loads((folder / "environment.json").read_text())
+    assert len(environment["earlier"]) == 1  # the killed process's record: resumed, not rerun
+    assert record(folder)["steps"] == 30 and len(jobs(sweep)) == 2  # one folder per trial

@@ -3,8 +3,8 @@
 How to call them (`logger` is a `dlexp.run.tensorboard.TensorBoardLogger`):
 
     write_final_figures(logger, result.steps, data, backend.last_predictions)
-        # after fit(): images `test/confusion_matrix` and `test/misclassified`, and the text
-        # `test/class_accuracy` (a table; the val split when there is no test split)
+        # after fit(): images `test_figures/confusion_matrix` and `test_figures/misclassified`,
+        # and the text `test_figures/class_accuracy` (the val split when there is no test split)
     write_histograms(logger, step, backend.parameter_arrays())
         # every `logger.tensorboard.histogram_freq` steps: `weights/<name>`, `gradients/<name>`
 
@@ -35,7 +35,10 @@ BLUE_LOW = np.array([247.0, 251.0, 255.0])  # the heat map's 0 (matplotlib's Blu
 BLUE_HIGH = np.array([8.0, 48.0, 107.0])  # ... and its 1
 # Per-class accuracy is one markdown table in the Text tab: as ten one-point scalar charts it
 # led TensorBoard's Time Series and Scalars pages, above the loss and accuracy curves.
-CLASS_ACCURACY_TAG = "{split}/class_accuracy"
+# `<split>_figures/...`: a tag group that sorts after the `<split>/` curves, so that TensorBoard's
+# first cards stay the loss and accuracy curves (Time Series shows images among the scalars)
+FIGURES_GROUP = "{split}_figures"
+CLASS_ACCURACY_TAG = FIGURES_GROUP + "/class_accuracy"
 
 
 def class_names() -> tuple[str, ...]:
@@ -224,7 +227,10 @@ def write_final_figures(
     overall = np.trace(confusion) / confusion.sum()
     title = f"{split} confusion matrix, step {step}: {overall:.1%} of {len(chosen)}"
     _write_png(
-        logger, f"{split}/confusion_matrix", confusion_matrix_png(confusion, names, title), step
+        logger,
+        f"{FIGURES_GROUP.format(split=split)}/confusion_matrix",
+        confusion_matrix_png(confusion, names, title),
+        step,
     )
     wrong = np.flatnonzero(predicted != chosen.labels)
     if wrong.size:
@@ -232,7 +238,12 @@ def write_final_figures(
         images = display_images(chosen.images[shown], data)
         titles = [f"{names[chosen.labels[i]]} → {names[predicted[i]]}" for i in shown]
         title = f"{split}: first {len(shown)} of {wrong.size} misclassified (true → predicted)"
-        _write_png(logger, f"{split}/misclassified", misclassified_png(images, titles, title), step)
+        _write_png(
+            logger,
+            f"{FIGURES_GROUP.format(split=split)}/misclassified",
+            misclassified_png(images, titles, title),
+            step,
+        )
     return by_class
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections import Counter
 from pathlib import Path
 
 from hydra.core.plugins import Plugins
@@ -20,12 +19,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlexp.errors import ConfigError, one_line, user_errors
 from dlexp.overrides import configures_hydra, override_key
-from dlexp.search.best_preset import write_best_preset
 from dlexp.search.grid_sweeper import try_compose
 from dlexp.search.search_checks import check_space, check_space_fits, study_direction
 from dlexp.search.search_space import SearchSpace, override_text, parse_space, suggest
 from dlexp.search.study_identity import choose_study_name, record_identity, study_identity
-from dlexp.search.study_outputs import write_plots, write_trials_table
+from dlexp.search.study_outputs import shown, write_study_outputs
 from dlexp.search.study_parts import make_pruner, make_sampler, open_storage, storage_spec, trial_id
 from dlexp.search.sweep_resume import (
     STOPPED,
@@ -37,13 +35,6 @@ from dlexp.search.trial_outcome import Outcome, read_outcome
 from dlexp.search.worker_pool import Finished, Job, WorkerPool, uses_pool
 
 log = logging.getLogger(__name__)
-
-
-def shown(params: dict) -> str:
-    """Parameters for a log line: floats to 4 significant digits."""
-    return " ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else override_text(k, v) for k, v in params.items()
-    )
 
 
 def _quoted(value: str) -> str:
@@ -290,30 +281,8 @@ class OptunaSweeper(Sweeper):
         )  # fmt: skip
 
     def _write_outputs(self, study, space: SearchSpace, metric: str, sweep_dir: Path) -> None:
-        rows = write_trials_table(study, sweep_dir)
-        if not rows:
-            return
-        counts = Counter(r["state"] for r in rows)  # running: another process's, still going
-        states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        summary = f"study {self.study_name!r}: {len(rows)} trials ({states})"
-        if counts["complete"] == 0:
-            log.info("%s; no complete trial; %s", summary, sweep_dir / "trials.md")
-            return
-        write_plots(study, sweep_dir)
-        best = study.best_trial
-
-        overrides = best.user_attrs.get("overrides") or space.fixed + [
-            override_text(k, v) for k, v in best.params.items()
-        ]
-        study_at = (self.study_name, self.storage_spec)
-        try:
-            preset = write_best_preset(
-                self._compose_outside_search, overrides, best, metric, study_at, sweep_dir
-            )
-        except ConfigError as err:  # the configs changed since that trial ran
-            preset = f"no best.yaml ({err})"
-        log.info(
-            "%s; best trial %d: %s %.4f | %s; %s; reuse it: %s",
-            summary, best.number, metric, best.value, shown(best.params),
-            sweep_dir / "trials.md", preset,
+        fallback = space.fixed  # a trial from before "overrides" was kept: its params added
+        write_study_outputs(
+            study, metric, sweep_dir, fallback, self._compose_outside_search,
+            (self.study_name, self.storage_spec),
         )  # fmt: skip

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections import Counter
 from pathlib import Path
 
+from dlexp.errors import ConfigError
+from dlexp.search.best_preset import write_best_preset
+from dlexp.search.search_space import override_text
 from dlexp.search.summary import write_table
 
 log = logging.getLogger(__name__)
@@ -87,3 +91,38 @@ def write_plots(study, sweep_dir: Path) -> list[Path]:
         finally:
             plt.close("all")
     return written
+
+
+def shown(params: dict) -> str:
+    """Parameters for a log line: floats to 4 significant digits."""
+    return " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else override_text(k, v) for k, v in params.items()
+    )
+
+
+def write_study_outputs(study, metric: str, sweep_dir: Path, fixed: list[str], compose, study_at):
+    """trials.csv/.md, the plots and best.yaml; logs the study's tally and how to reuse its best
+    trial. `compose` turns overrides into a job config; `study_at` is (study name, storage)."""
+    rows = write_trials_table(study, sweep_dir)
+    if not rows:
+        return
+    counts = Counter(r["state"] for r in rows)  # running: another process's, still going
+    states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    summary = f"study {study_at[0]!r}: {len(rows)} trials ({states})"
+    if counts["complete"] == 0:
+        log.info("%s; no complete trial; %s", summary, sweep_dir / "trials.md")
+        return
+    write_plots(study, sweep_dir)
+    best = study.best_trial
+    overrides = best.user_attrs.get("overrides") or fixed + [
+        override_text(k, v) for k, v in best.params.items()
+    ]
+    try:
+        preset = write_best_preset(compose, overrides, best, metric, study_at, sweep_dir)
+    except ConfigError as err:  # the configs changed since that trial ran
+        preset = f"no best.yaml ({err})"
+    log.info(
+        "%s; best trial %d: %s %.4f | %s; %s; reuse it: %s",
+        summary, best.number, metric, best.value, shown(best.params),
+        sweep_dir / "trials.md", preset,
+    )  # fmt: skip
