@@ -86,7 +86,7 @@ def test_a_resume_rebuilds_the_sweeps_own_command_and_refuses_other_overrides(tm
     sweep = tmp_path / "sweep"
     sweep.mkdir()
     (sweep / "multirun.yaml").write_text(
-        "hydra:\n  overrides:\n    task: [seed=1,2, max_steps=5]\n"
+        "hydra:\n  overrides:\n    task: ['seed=1,2', max_steps=5]\n"
         "    hydra: [hydra.mode=MULTIRUN, hydra/sweeper=dlexp_grid, hydra.sweep.dir=old]\n"
     )
     assert resumed_sweep_args([f"resume={sweep}"]) == [
@@ -96,3 +96,56 @@ def test_a_resume_rebuilds_the_sweeps_own_command_and_refuses_other_overrides(tm
     with pytest.raises(ConfigError, match="finishes that sweep as it was started; drop seed=3"):
         resumed_sweep_args([f"resume={sweep}", "seed=3"])
     assert resumed_sweep_args(["resume=outputs/some/run"]) == ["resume=outputs/some/run"]
+
+
+def test_a_resumed_search_requeues_a_trial_whose_process_died_and_one_its_sweep_stopped(
+    tmp_path,
+):
+    import socket
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from dlexp.search.study_parts import open_storage
+    from dlexp.search.sweep_resume import STOPPED, counted_trials, requeue_stopped_trials
+
+    storage = open_storage(str(tmp_path / "s.journal"))
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    sweep = tmp_path / "sweep"
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    alive = subprocess.Popen(["sleep", "60"])  # another sweep's trial, still running
+    for number, (name, pid) in enumerate([("killed", dead.pid), ("alive", alive.pid)]):
+        trial = study.ask()
+        trial.suggest_float("optim.lr", 1e-3, 1e-1, log=True)
+        trial.set_user_attr("sweep_dir", str(sweep))
+        trial.set_user_attr("job", number)
+        folder = sweep / f"{number}_{name}"
+        (folder / ".hydra").mkdir(parents=True)
+        environment = {"host": socket.gethostname(), "pid": pid}
+        (folder / "environment.json").write_text(json.dumps(environment))
+    stopped = study.ask()
+    stopped.suggest_float("optim.lr", 1e-3, 1e-1, log=True)
+    stopped.set_user_attr("reason", STOPPED)
+    study.tell(stopped, state=TrialState.FAIL)
+    done = study.ask()
+    done.suggest_float("optim.lr", 1e-3, 1e-1, log=True)
+    study.tell(done, 0.5)
+
+    try:
+        assert requeue_stopped_trials(study, storage) == [0, 2]  # not the live one, nor done
+    finally:
+        alive.kill()
+    trials = study.get_trials(deepcopy=False)
+    assert trials[0].state == TrialState.FAIL
+    assert trials[0].user_attrs["reason"] == "its process died with its sweep"
+    assert trials[1].state == TrialState.RUNNING  # its process still runs: another sweep's
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    assert [t.user_attrs["retry_of"] for t in waiting] == [0, 2]
+    for number in (0, 2):  # the next ask takes a requeued trial, with the dead one's parameters
+        retry = study.ask()
+        assert retry.user_attrs["retry_of"] == number
+        lr = retry.suggest_float("optim.lr", 1e-3, 1e-1, log=True)
+        assert lr == trials[number].params["optim.lr"]
+    assert counted_trials(study) == 4  # the requeued two count through their retries
+    assert requeue_stopped_trials(study, storage) == []  # once only

@@ -158,3 +158,14 @@ def test_a_killed_trial_is_retried_in_its_folder_and_the_search_reaches_n_trials
     environment = json.loads((folder / "environment.json").read_text())
     assert len(environment["earlier"]) == 1  # the killed process's record: resumed, not rerun
     assert record(folder)["steps"] == 30 and len(jobs(sweep)) == 2  # one folder per trial
+
+
+def test_each_slot_job_process_receives_its_gpu_on_a_cpu_machine(tiny_cifar, tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = grid(tiny_cifar, sweep, "seed=1,2", "max_steps=2", "eval_freq=2", "device=cpu",
+                "hydra.sweeper.devices=[3,5]", "model=custom",
+                "model.name=tests.pool_models:environment_recorder",
+                f"+model.folder={tmp_path / 'envs'}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = sorted((p.read_text().split("\n")[0]) for p in (tmp_path / "envs").iterdir())
+    assert seen == ["3", "5"]  # two slots, one per device, each job its slot's device

@@ -79,10 +79,17 @@ def died_here(folder: Path | None) -> bool:
     return record.get("host") == socket.gethostname() and still_running(folder) is None
 
 
+def _retried(trials) -> set[int]:
+    """The numbers of trials a resume asked again (their retries carry `retry_of`)."""
+    return {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
+
+
 def counted_trials(study) -> int:
     """The study's trials towards n_trials, in any state and from any process, except those a
-    resume failed and requeued (their retry counts instead)."""
-    return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("requeued"))
+    resume failed and asked again (their retry counts instead)."""
+    trials = study.get_trials(deepcopy=False)
+    retried = _retried(trials)
+    return sum(1 for t in trials if t.number not in retried)
 
 
 STOPPED = "the sweep stopped before the trial finished"  # the reason a stopped sweep gives
@@ -95,8 +102,10 @@ def requeue_stopped_trials(study, storage) -> list[int]:
     from optuna.trial import TrialState  # Optuna: only once a search starts
 
     requeued = []
-    for trial in study.get_trials(deepcopy=False):
-        if trial.user_attrs.get("requeued"):
+    trials = study.get_trials(deepcopy=False)
+    retried = _retried(trials)
+    for trial in trials:
+        if trial.number in retried:
             continue
         stopped = trial.state == TrialState.FAIL and trial.user_attrs.get("reason") == STOPPED
         folders = job_folders(Path(trial.user_attrs.get("sweep_dir", "")))
@@ -105,9 +114,8 @@ def requeue_stopped_trials(study, storage) -> list[int]:
         )
         if not (stopped or killed):
             continue
-        number = trial_id(storage, study.study_name, trial.number)
-        storage.set_trial_user_attr(number, "requeued", True)
-        if killed:
+        if killed:  # (a finished trial takes no new attribute: its retry says retry_of)
+            number = trial_id(storage, study.study_name, trial.number)
             storage.set_trial_user_attr(number, "reason", "its process died with its sweep")
             study.tell(trial.number, state=TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
