@@ -146,3 +146,11 @@ def downgrade_checkpoints(run: Path) -> None:
     for path in (run / "checkpoints").glob("*.safetensors"):
         write_old_checkpoint(path.with_suffix(".ckpt"), *load_checkpoint(path))
         path.unlink()
+
+
+def process_runs(pid: int) -> bool:
+    """Whether process `pid` runs (Linux): a zombie, dead but not yet reaped by init, does not."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -15,21 +15,13 @@ import pytest
 
 from dlexp.errors import ConfigError
 from dlexp.search.sweep_resume import resumed_sweep_args
-from tests.runs import DLEXP_TRAIN
+from tests.runs import DLEXP_TRAIN, process_runs
 
 STEPS = ["max_steps=4000", "eval_freq=200", "log_freq=100", "progress=false"]
 
 
 def common(tiny_cifar: Path) -> list[str]:
     return [f"data.root={tiny_cifar}", "data.validation_size=50", "batch_size=20", *STEPS]
-
-
-def alive(pid: int) -> bool:
-    """A process that runs (a zombie, dead but not yet reaped by init, does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def job_record(sweep: Path, number: int) -> dict | None:
@@ -65,7 +57,7 @@ def test_a_stopped_or_killed_grid_resumes_and_job_1_ends_as_if_never_stopped(
         assert job_record(sweep, 1)["status"] == "interrupted"
     pids = [json.loads(p.read_text())["pid"] for p in sweep.glob("*/environment.json")]
     time.sleep(1)
-    assert not any(alive(pid) for pid in pids), "a trainer outlived the sweep"
+    assert not any(process_runs(pid) for pid in pids), "a trainer outlived the sweep"
     first_job = job_record(sweep, 0)
 
     resumed = subprocess.run([*DLEXP_TRAIN, f"resume={sweep}"], cwd=tmp_path,

@@ -15,7 +15,7 @@ import pytest
 
 from dlexp.run.folder import job_number
 from dlexp.search.worker_pool import SlotTimes, WorkerPool
-from tests.runs import DLEXP_TRAIN
+from tests.runs import DLEXP_TRAIN, process_runs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,14 +31,6 @@ def grid(tiny_cifar: Path, sweep: Path, *args: str, wait: bool = True):
                                 stderr=subprocess.STDOUT, text=True)  # fmt: skip
     return subprocess.run(command, cwd=sweep.parent, env=env, capture_output=True, text=True,
                           timeout=300)  # fmt: skip
-
-
-def running(pid: int) -> bool:
-    """A process that runs (a zombie, dead but not yet reaped by init, does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def jobs(sweep: Path) -> list[Path]:
@@ -121,9 +113,9 @@ def test_kill_9_of_the_sweep_leaves_no_trainer_running(tiny_cifar, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.time() + 30
-    while any(running(pid) for pid in pids) and time.time() < deadline:
+    while any(process_runs(pid) for pid in pids) and time.time() < deadline:
         time.sleep(0.2)
-    alive = [pid for pid in pids if running(pid)]
+    alive = [pid for pid in pids if process_runs(pid)]
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert alive == []
