@@ -41,9 +41,8 @@ def check_space(loader, config: DictConfig, space: SearchSpace) -> None:
 
 def check_space_fits(study, space: SearchSpace, study_name: str) -> None:
     """A study keeps each parameter's kind (and a choice's list) for good: refuse a change."""
-    from optuna.distributions import (
-        check_distribution_compatibility,  # Optuna: only once a search starts
-    )
+    # Optuna: only once a search starts (Hydra imports the sweepers on every run)
+    from optuna.distributions import check_distribution_compatibility
 
     held = {}
     for trial in study.get_trials(deepcopy=False):
