@@ -28,7 +28,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from hydra.core.utils import JobReturn, JobStatus, run_job
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 from threadpoolctl import threadpool_limits
 
 from dlexp.errors import ConfigError
@@ -107,20 +107,10 @@ def _child(conn, context, task_function, config, job: Job, environment: dict) ->
             job_dir_key="hydra.sweep.dir",
             job_subdir_key="hydra.sweep.subdir",
         )
-        try:
-            conn.send(ret)
-        except Exception:  # an unpicklable return value: the record on disk says the rest
-            slim = JobReturn(status=ret.status, hydra_cfg=ret.hydra_cfg)
-            slim._return_value = str(ret._return_value)
-            conn.send(slim)
+        _send(conn, ret.status, ret._return_value, str(ret.hydra_cfg.hydra.runtime.output_dir))
     except BaseException as err:
         code = 1
-        try:
-            failed = JobReturn(status=JobStatus.FAILED)
-            failed._return_value = err
-            conn.send(failed)
-        except Exception:
-            pass
+        _send(conn, JobStatus.FAILED, err, "")
     finally:
         conn.close()
         sys.stdout.flush()
@@ -128,14 +118,30 @@ def _child(conn, context, task_function, config, job: Job, environment: dict) ->
         os._exit(code)
 
 
-def _received(receive) -> JobReturn | None:
-    """What a job process sent before it ended; None when it died without a word."""
+def _send(conn, status: JobStatus, value, output_dir: str) -> None:
+    """A job's outcome, small enough for the pipe's buffer (the parent reads it once the job
+    process has ended): the status, the return value (an error's text if it does not pickle)
+    and the job's folder. The job's metrics.json holds the rest."""
     try:
-        return receive.recv() if receive.poll() else None
+        conn.send((status.name, value, output_dir))
+    except Exception:  # an unpicklable value
+        conn.send((status.name, f"{type(value).__name__}: {value}"[:2000], output_dir))
+
+
+def _received(receive) -> JobReturn | None:
+    """The JobReturn of what a job process sent; None when it died without a word."""
+    try:
+        status, value, output_dir = receive.recv() if receive.poll() else (None, None, None)
     except (EOFError, OSError):  # closed by the process's death with nothing written
         return None
     finally:
         receive.close()
+    if status is None:
+        return None
+    hydra_cfg = OmegaConf.create({"hydra": {"runtime": {"output_dir": output_dir}}})
+    ret = JobReturn(status=JobStatus[status], hydra_cfg=hydra_cfg, working_dir=output_dir)
+    ret._return_value = value
+    return ret
 
 
 class WorkerPool:
