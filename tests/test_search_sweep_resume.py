@@ -17,7 +17,7 @@ from dlexp.errors import ConfigError
 from dlexp.search.sweep_resume import resumed_sweep_args
 from tests.runs import DLEXP_TRAIN, process_runs
 
-STEPS = ["max_steps=4000", "eval_freq=200", "log_freq=100", "progress=false"]
+STEPS = ["max_steps=1600", "eval_freq=200", "log_freq=100", "progress=false"]
 
 
 def common(tiny_cifar: Path) -> list[str]:
