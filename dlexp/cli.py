@@ -197,6 +197,10 @@ def run_cli(hydra_main: Callable[[], object], prog: str) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing several lines
     try:
         hydra_main()
+    except BrokenPipeError:  # `dlexp-train --help | head`: the reader stopped reading
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's flush at exit would fail again
+        sys.exit(141)  # 128 + SIGPIPE, as a command killed by the closed pipe exits
     except user_errors() as err:
         _exit_with_one_line(prog, err)
     except RunInterrupted as stopped:  # checkpoint and metrics.json are written

@@ -290,3 +290,11 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
         "dlexp-train: error: optim (sgd): learning rate must be > 0, got -1.0"
     ]
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_help_into_a_pipe_that_closes_early_prints_no_traceback():
+    proc = subprocess.Popen([sys.executable, "-m", "dlexp", "--help"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_clean_env())  # fmt: skip
+    proc.stdout.close()  # before it prints (it starts in about a second), as `| head` can
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err, err
