@@ -13,22 +13,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dlexp.search.worker_pool import SlotTimes
+
 
 def occupancy(sweep: Path, slots: int) -> dict:
-    start = (sweep / "multirun.yaml").stat().st_mtime
-    busy = []
+    """The pool's own measure (SlotTimes.idle_share), on the times the job files give."""
+    times = SlotTimes(start=(sweep / "multirun.yaml").stat().st_mtime)
     for job in sweep.iterdir():
         config, record = job / ".hydra" / "config.yaml", job / "metrics.json"
         if config.is_file() and record.is_file():
-            busy.append((config.stat().st_mtime, record.stat().st_mtime))
-    last_start = max(a for a, _ in busy)
-    span = last_start - start
-    used = sum(max(0.0, min(b, last_start) - max(a, start)) for a, b in busy)
-    end = max(b for _, b in busy)
+            times.busy.append((0, config.stat().st_mtime, record.stat().st_mtime))
+    times.drained = max(a for _, a, _ in times.busy)  # the last job's start
+    end = max(b for _, _, b in times.busy)
     return {
-        "jobs": len(busy),
-        "wall_s": round(end - start, 1),
-        "idle_share": 1 - used / (slots * span),
+        "jobs": len(times.busy),
+        "wall_s": round(end - times.start, 1),
+        "idle_share": times.idle_share(slots),
     }
 
 

@@ -172,8 +172,9 @@ class OptunaSweeper(Sweeper):
         self._write_outputs(study, space, metric, sweep_dir)
         return returns
 
-    def _ask(self, study, pending: list):
-        """A new trial (added to `pending` at once), to sample with a seed of its own number."""
+    def _ask(self, study, pending: list, space: SearchSpace):
+        """A new trial (added to `pending` at once), sampled with a seed of its own number, and
+        its job's overrides (kept on the trial, without the search.* plumbing, for best.yaml)."""
         import optuna  # (as _open_study)
 
         number = study.ask().number
@@ -182,7 +183,11 @@ class OptunaSweeper(Sweeper):
         trial = optuna.trial.Trial(study, trial_id(self._storage, self.study_name, number))
         pending.append(trial)
         trial.set_user_attr("pruner", self.pruner)
-        return trial
+        for key, distribution in space.distributions.items():
+            suggest(trial, key, distribution)
+        overrides = self._job_overrides(trial, space)
+        trial.set_user_attr("overrides", [o for o in overrides if not o.startswith("search.")])
+        return trial, overrides
 
     def _job_overrides(self, trial, space: SearchSpace) -> list[str]:
         params = [override_text(k, v) for k, v in trial.params.items()]
@@ -202,15 +207,7 @@ class OptunaSweeper(Sweeper):
         returns, pending, job_idx = [], [], self._first_job_number
         try:
             while (batch := self._next_batch_size(study)) > 0:
-                for _ in range(batch):
-                    trial = self._ask(study, pending)
-                    for key, distribution in space.distributions.items():
-                        suggest(trial, key, distribution)
-                overrides = [self._job_overrides(t, space) for t in pending]
-                for trial, job in zip(pending, overrides, strict=True):  # for best.yaml
-                    trial.set_user_attr(
-                        "overrides", [o for o in job if not o.startswith("search.")]
-                    )
+                overrides = [self._ask(study, pending, space)[1] for _ in range(batch)]
                 results = self.launcher.launch(overrides, initial_job_idx=job_idx)
                 job_idx += len(results)
                 for trial, ret in zip(list(pending), results, strict=True):
@@ -229,11 +226,7 @@ class OptunaSweeper(Sweeper):
         def next_job() -> Job | None:
             if counted_trials(study) >= self.n_trials:  # any state, any process
                 return None
-            trial = self._ask(study, pending)
-            for key, distribution in space.distributions.items():
-                suggest(trial, key, distribution)
-            overrides = self._job_overrides(trial, space)
-            trial.set_user_attr("overrides", [o for o in overrides if not o.startswith("search.")])
+            trial, overrides = self._ask(study, pending, space)
             number = next(numbers)
             trial.set_user_attr("sweep_dir", str(sweep_dir.absolute()))  # a resume finds its job
             trial.set_user_attr("job", number)

@@ -84,7 +84,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _child(conn, context, task_function, config, job: Job, environment: dict) -> None:
+def _child(conn, context, task_function, config, job: Job, overrides: list, environment: dict):
     """A job process: compose the job's config, run it as Hydra's basic launcher would, send back
     its JobReturn, and leave without running the parent's exit handlers."""
     code = 0
@@ -94,9 +94,6 @@ def _child(conn, context, task_function, config, job: Job, environment: dict) ->
             signal.signal(signum, signal.SIG_DFL)
         os.environ.update(environment)
         threadpool_limits(int(environment["OMP_NUM_THREADS"]))  # NumPy's BLAS loaded already
-        overrides = list(job.overrides)
-        if environment.get("DLEXP_QUIET_BARS"):  # jobs side by side: their bars would interleave
-            overrides.append("progress=false")
         sweep_config = context.config_loader.load_sweep_config(config, overrides)
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = sweep_config.hydra.job.num = job.number
@@ -170,8 +167,6 @@ class WorkerPool:
     def slot_environment(self, slot: int) -> dict:
         """What a slot's job process gets: its cores, and its GPU when devices are given."""
         environment = {"OMP_NUM_THREADS": str(self.cpus), "MKL_NUM_THREADS": str(self.cpus)}
-        if self.n_jobs > 1:
-            environment["DLEXP_QUIET_BARS"] = "1"
         if self.devices:
             environment["CUDA_VISIBLE_DEVICES"] = self.devices[slot // self.slots_per_device]
         return environment
@@ -179,7 +174,9 @@ class WorkerPool:
     def _start(self, job: Job, slot: int, running: dict) -> None:
         receive, send = self._mp.Pipe(duplex=False)
         env = self.slot_environment(slot)
-        args = (send, self.context, self.task_function, self.config, job, env)
+        quiet = ["progress=false"] if self.n_jobs > 1 else []  # side by side, bars interleave
+        args = (send, self.context, self.task_function, self.config, job,
+                [*job.overrides, *quiet], env)  # fmt: skip
         process = self._mp.Process(target=_child, args=args, name=f"dlexp-job-{job.number}")
         process.start()
         send.close()
