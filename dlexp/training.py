@@ -198,7 +198,7 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> Run:
             stop=stop,
         )
         wall = time.time() - start
-        loggers.finish(result.steps, result.final, data)
+        loggers.finish(result.steps, data)
     except KeyboardInterrupt:
         loggers.close("interrupted")
         raise

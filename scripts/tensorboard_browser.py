@@ -63,6 +63,16 @@ def _get_json(url: str):
         return json.loads(response.read())
 
 
+def hparams_experiment(base: str) -> dict:
+    """TensorBoard's own HParams experiment (columns and metrics) over its whole logdir, as the
+    HParams dashboard asks for it."""
+    body = json.dumps({"experimentName": "", "includeMetrics": True}).encode()
+    url = f"{base}data/plugin/hparams/experiment"
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def wait_until_loaded(base: str, n_runs: int, timeout_s: float = TENSORBOARD_START_S) -> None:
     """Block until TensorBoard lists `n_runs` runs and its HParams plugin is active: its
     loader reads the logdir in the background, after the server already answers."""

@@ -88,18 +88,21 @@ def read_scalars(run_dir) -> dict[str, list]:
     return {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
 
 
-def hparams_records(run_dir):
-    """(experiment config, session start info) as the run's event file holds them."""
+def hparams_records(run_dir) -> dict:
+    """{tag: HParams plugin data} as the run's event file holds them."""
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     acc = EventAccumulator(str(run_dir))
     acc.Reload()
     content = acc.PluginTagToContent("hparams")
-    parse = plugin_data_pb2.HParamsPluginData.FromString
-    return (
-        parse(content["_hparams_/experiment"]).experiment,
-        parse(content["_hparams_/session_start_info"]).session_start_info,
-    )
+    return {
+        tag: plugin_data_pb2.HParamsPluginData.FromString(data) for tag, data in content.items()
+    }
+
+
+def session_start(run_dir):
+    """The run's HParams session start info: its hparams and its Trial ID (group name)."""
+    return hparams_records(run_dir)["_hparams_/session_start_info"].session_start_info
 
 
 class WritesAMarker:

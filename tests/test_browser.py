@@ -147,7 +147,20 @@ def test_hparams_table_shows_the_swept_hparams_as_columns(page, tensorboard, job
     hidden = [key for key in SWEPT if not tb_browser.shows_text(table, key, timeout_ms=3000)]
     shown = tb_browser.table_texts(table)
     assert not hidden, f"HParams table view: no column {hidden}; its cells: {shown[:12]}"
-    assert tb_browser.shows_text(table, "val/accuracy"), f"no val/accuracy column: {shown[:12]}"
+    assert tb_browser.shows_text(table, "test/accuracy"), f"no metric column: {shown[:12]}"
+
+
+def test_hparams_columns_start_with_the_keys_that_differ(tensorboard):
+    """TensorBoard's own answer for outputs/ (the sweep and two single runs beside it): the keys
+    whose values differ between runs lead, whichever run TensorBoard happened to read first."""
+    infos = tb_browser.hparams_experiment(tensorboard)["hparamInfos"]
+    first = [info["name"] for info in infos[:5]]
+    assert set(SWEPT) <= set(first), first
+    assert all(info.get("differs") for info in infos[: first.index("trial") + 1]), infos[:5]
+    metrics = [
+        info["name"]["tag"] for info in tb_browser.hparams_experiment(tensorboard)["metricInfos"]
+    ]
+    assert set(TAGS) <= set(metrics), metrics  # val/* too, to tick in the left pane
 
 
 def test_report_html_shows_the_runs_table_and_its_images(page, sweep, job_names):

@@ -17,7 +17,7 @@ from dlexp.run.tensorboard import (
     tensorflow_bins,
 )
 from tests.conftest import loaded_by_importing
-from tests.runs import hparams_records
+from tests.runs import hparams_records, session_start
 
 HISTOGRAM_CASES = {
     "normal": np.random.default_rng(0).normal(0, 0.05, size=(100, 3072)).astype(np.float32),
@@ -64,7 +64,7 @@ def test_scalars_images_histograms_and_hparams_read_back(tmp_path):
     logger.scalars(3, {"val/accuracy": 0.5, "train/loss": 1.25})
     logger.image("test/picture", png, 3, *png_header(png)[:2], colorspace=png_header(png)[2])
     logger.histogram("weights/w", values, 4)
-    logger.hparams({"optim.lr": 0.1, "model.name": "mlp"}, ["val/accuracy", "train/loss"], "t1")
+    logger.hparams({"optim.lr": 0.1, "model.name": "mlp"}, "t1")
     logger.close()
     acc = read_back(tmp_path, scalars=0, images=0, histograms=0)
     assert [(e.step, e.value) for e in acc.Scalars("val/accuracy")] == [(3, 0.5)]
@@ -77,17 +77,18 @@ def test_scalars_images_histograms_and_hparams_read_back(tmp_path):
     assert histogram.histogram_value.sum == pytest.approx(values.astype(np.float64).sum())
 
 
-def test_hparams_keep_the_given_order_and_trial_id(tmp_path):
-    hparams = {"optim.lr": 0.1, "batch_size": 32, "model.name": "mlp"}  # not sorted
-    metrics = ["val/accuracy", "val/loss", "train/loss", "test/accuracy"]  # val first
+def test_hparams_are_a_session_start_with_its_trial_id_and_no_experiment(tmp_path):
+    """No experiment summary: TensorBoard would take one run's as every run's columns."""
+    hparams = {"optim.lr": 0.1, "batch_size": 32, "model.name": "mlp"}
     logger = TensorBoardLogger(tmp_path)
-    logger.hparams(hparams, metrics, trial_id="outputs/run-1")
+    logger.hparams(hparams, trial_id="outputs/run-1")
     logger.close()
-    experiment, start = hparams_records(tmp_path)
-    assert [m.name.tag for m in experiment.metric_infos] == metrics
-    assert [h.name for h in experiment.hparam_infos] == list(hparams)
+    assert list(hparams_records(tmp_path)) == ["_hparams_/session_start_info"]
+    start = session_start(tmp_path)
     assert start.group_name == "outputs/run-1"
+    assert set(start.hparams) == set(hparams)
     assert start.hparams["optim.lr"].number_value == pytest.approx(0.1)
+    assert start.hparams["model.name"].string_value == "mlp"
 
 
 @pytest.mark.parametrize(
@@ -107,9 +108,9 @@ def test_hparams_trial_id_is_the_run_name_under_outputs(tmp_path):
     """`tensorboard --logdir outputs` shows a Trial ID that starts with the task name."""
     run = tmp_path / "outputs" / "numpy_mlp" / "runs" / "2026-01-02_03-04-05.123456"
     logger = TensorBoardLogger(run)
-    logger.hparams({"seed": 1}, ["val/accuracy"], run_folder=run)
+    logger.hparams({"seed": 1}, run_folder=run)
     logger.close()
-    assert hparams_records(run)[1].group_name == "numpy_mlp/runs/2026-01-02_03-04-05.123456"
+    assert session_start(run).group_name == "numpy_mlp/runs/2026-01-02_03-04-05.123456"
 
 
 def test_text_reads_back_as_markdown(tmp_path):
@@ -126,9 +127,9 @@ def test_identical_configs_without_trial_id_share_a_group(tmp_path):
     groups = []
     for name in ("a", "b"):
         logger = TensorBoardLogger(tmp_path / name)
-        logger.hparams({"seed": 1}, ["val/accuracy"])
+        logger.hparams({"seed": 1})
         logger.close()
-        groups.append(hparams_records(tmp_path / name)[1].group_name)
+        groups.append(session_start(tmp_path / name).group_name)
     assert groups[0] == groups[1]
 
 

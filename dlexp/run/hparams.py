@@ -1,10 +1,9 @@
-"""What a run shows in TensorBoard's HParams tab: the keys that tell runs apart, metrics val first.
+"""What a run shows in TensorBoard's HParams tab: the keys that tell runs apart, never plumbing.
 
-TensorBoard takes one run's list of hparams for the whole folder and ticks its first five as
-visible columns, so every job of a sweep logs the same keys in the same order: the swept keys
-first, then the other keys its command line changed, then the few that always matter. TensorBoard
-2.21 ticks only five columns, so a sweep's job also logs `trial`, first: every swept value in
-short, as in its folder's name (`lr=0.001235,n_hidden=[1024,512]`).
+A run logs the keys a sweep varies, then the other keys its command line changed, then the few
+that always matter. TensorBoard builds the table from every run it shows and ticks the first five
+columns, the keys whose values differ between those runs first (by name). A sweep's job also logs
+`trial`: every swept value in short, as in its folder's name (`lr=0.001235,n_hidden=[1024,512]`).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from dlexp.overrides import is_plumbing, override_key
 from dlexp.run.folder import short_overrides
 
 ALWAYS_SHOWN = ("model.name", "optim.name", "optim.lr", "batch_size", "max_steps", "seed")
-SPLIT_ORDER = ("val", "train", "test")  # the selection split first; test last
 
 
 def swept_keys(hydra_cfg) -> list[str]:
@@ -53,9 +51,9 @@ def _value(cfg: DictConfig, key: str, choices: dict):
     return value if isinstance(value, (bool, int, float, str)) else str(value)
 
 
-def run_hparams(cfg: DictConfig) -> tuple[dict, list[str]]:
-    """Ordered {key: value} (swept keys, then the command line's other keys, then ALWAYS_SHOWN),
-    and the swept keys among them."""
+def run_hparams(cfg: DictConfig) -> dict:
+    """Ordered {key: value}: `trial` and the swept keys, the command line's other keys, then
+    ALWAYS_SHOWN."""
     keys: list[str] = []
     swept: list[str] = []
     choices: dict = {}
@@ -75,15 +73,4 @@ def run_hparams(cfg: DictConfig) -> tuple[dict, list[str]]:
     if swept:
         values = ",".join(f"{k}={json.dumps(hparams[k], separators=(',', ':'))}" for k in swept)
         hparams = {"trial": short_overrides(values.replace('"', "")), **hparams}
-        swept = ["trial", *swept]
-    return hparams, swept
-
-
-def ordered_metrics(tags) -> list[str]:
-    """Metric tags with val first, then train, then test (TensorBoard keeps this order)."""
-
-    def order(tag: str):
-        split = tag.split("/", 1)[0]
-        return (SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER), tag)
-
-    return sorted(tags, key=order)
+    return hparams

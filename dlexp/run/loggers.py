@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlexp.errors import ConfigError
 from dlexp.run.folder import read_saved_config
-from dlexp.run.hparams import ordered_metrics, run_hparams
+from dlexp.run.hparams import run_hparams
 
 
 def tensorboard_options(histogram_freq: int = 0, final_figures: bool = True) -> dict:
@@ -208,7 +208,7 @@ class RunLoggers:
     def __init__(self, cfg: DictConfig, out: Path, first_step: int, backend):
         chosen = cfg.logger or {}
         purge_step = first_step + 1 if first_step else None  # a resume restarts its curves here
-        self.hparams, self._swept = run_hparams(cfg)
+        self.hparams = run_hparams(cfg)
         self.out, self._backend = out, backend
         self.tensorboard = None
         options = {"histogram_freq": 0, "final_figures": False}
@@ -238,12 +238,11 @@ class RunLoggers:
 
             write_histograms(self.tensorboard, step, self._backend.parameter_arrays())
 
-    def finish(self, steps: int, final: dict[str, float], data) -> None:
-        """After the loop: HParams (swept keys first, val metrics first) and the final figures."""
+    def finish(self, steps: int, data) -> None:
+        """After the loop: the HParams record and the final figures."""
         if self.tensorboard is None:
             return
-        metrics = ordered_metrics(final)
-        self.tensorboard.hparams(self.hparams, metrics, run_folder=self.out, differs=self._swept)
+        self.tensorboard.hparams(self.hparams, run_folder=self.out)
         predictions = self._backend.last_predictions
         if self._final_figures and predictions:
             from dlexp.run.final_figures import write_final_figures  # matplotlib: not at start-up

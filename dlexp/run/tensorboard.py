@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import HistogramProto, Summary
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
-from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from tensorboard.plugins.text import summary_v2 as text_summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
@@ -110,35 +108,24 @@ class TensorBoardLogger:
         self._add(Summary(value=[Summary.Value(tag=tag, histo=histogram_proto(values))]), step)
 
     def hparams(
-        self,
-        hparams: dict,
-        metric_tags: list[str],
-        trial_id: str | None = None,
-        differs: Collection[str] = (),
-        run_folder: str | Path | None = None,
+        self, hparams: dict, trial_id: str | None = None, run_folder: str | Path | None = None
     ) -> None:
-        """Record this run's hyperparameters for the HParams tab, both lists in the order given.
+        """Record this run's hyperparameters for the HParams tab: a session start, no experiment.
+
+        TensorBoard takes the HParams table's columns from one run's experiment summary, if any
+        run has one, and picks that run in the order it found the folders. A single run's summary
+        beside a sweep then hid the sweep's keys on some file systems. With none, TensorBoard
+        builds the table from every run it shows: all their keys, the ones whose values differ
+        between those runs first, and every scalar tag as a metric.
 
         Args:
             trial_id: keeps runs with identical configs apart (default: `run_folder`'s
                 `run_name`, else a hash of `hparams`).
             run_folder: the run's folder, named in the Trial ID column as TensorBoard names
                 the run when it opens `outputs/`.
-            differs: the hparams a sweep varies. TensorBoard sorts the columns by "differs",
-                then by name, and shows the first five: these come first.
         """
-        config = hparams_summary.hparams_config_pb(
-            hparams=[hparams_summary.HParam(name) for name in hparams],
-            metrics=[hparams_summary.Metric(tag) for tag in metric_tags],
-        )
-        plugin_data = config.value[0].metadata.plugin_data
-        record = HParamsPluginData.FromString(plugin_data.content)
-        for info in record.experiment.hparam_infos:
-            info.differs = info.name in differs
-        plugin_data.content = record.SerializeToString()
         if trial_id is None and run_folder is not None:
             trial_id = run_name(run_folder)
-        self._add(config, 0)
         self._add(hparams_summary.hparams_pb(hparams, trial_id=trial_id), 0)
 
     def close(self) -> None:
