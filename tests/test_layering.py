@@ -28,7 +28,16 @@ LIBRARIES = ("dlexp.numpy_nn", "dlexp.nn", "dlexp.models", "dlexp.data")
 BESIDE_LIBRARIES = ("dlexp.errors", "dlexp.overrides")  # importable by all
 SWEEPERS = ("dlexp.search.grid_sweeper", "dlexp.search.optuna_sweeper", "dlexp.search.hydra_plugin")
 # Function-local imports keep a heavy import off a path that does not need it; nothing else.
-HEAVY = ("torch", "safetensors.torch", "matplotlib", "PIL", "optuna", "mlflow", "tensorboard")
+HEAVY = (
+    "torch",
+    "safetensors.torch",
+    "matplotlib",
+    "PIL",
+    "optuna",
+    "mlflow",
+    "tensorboard",
+    "sqlalchemy",
+)
 LAZY_DLEXP = (  # dlexp modules imported late on purpose
     "dlexp.run.final_figures",  # matplotlib: only at a run's end
     "dlexp.search.trial_report",  # Optuna: only in a search's trials

@@ -139,5 +139,11 @@ def test_a_resumed_search_requeues_a_trial_whose_process_died_and_one_its_sweep_
         assert retry.user_attrs["retry_of"] == number
         lr = retry.suggest_float("optim.lr", 1e-3, 1e-1, log=True)
         assert lr == trials[number].params["optim.lr"]
+        where = (retry.user_attrs.get("sweep_dir"), retry.user_attrs.get("job"))
+        assert where == (
+            trials[number].user_attrs.get("sweep_dir"),
+            number if number == 0 else None,
+        )
+        study.tell(retry, 0.4)  # (its folder: the dead trial's, where it resumes)
     assert counted_trials(study) == 4  # the requeued two count through their retries
     assert requeue_stopped_trials(study, storage) == []  # once only

@@ -8,7 +8,6 @@ the same storage to report evaluations and be pruned (dlexp.search.trial_report)
 
 from __future__ import annotations
 
-import itertools
 import logging
 from pathlib import Path
 
@@ -20,19 +19,29 @@ from omegaconf import DictConfig, OmegaConf
 from dlexp.errors import ConfigError, one_line, user_errors
 from dlexp.overrides import configures_hydra, override_key
 from dlexp.search.grid_sweeper import try_compose
+from dlexp.search.pool_trials import run_on_pool
 from dlexp.search.search_checks import check_space, check_space_fits, study_direction
 from dlexp.search.search_space import SearchSpace, override_text, parse_space, suggest
 from dlexp.search.study_identity import choose_study_name, record_identity, study_identity
 from dlexp.search.study_outputs import shown, write_study_outputs
-from dlexp.search.study_parts import make_pruner, make_sampler, open_storage, storage_spec, trial_id
+from dlexp.search.study_parts import (
+    make_pruner,
+    make_sampler,
+    open_storage,
+    shown_storage,
+    storage_spec,
+    trial_id,
+)
 from dlexp.search.sweep_resume import (
     STOPPED,
+    ask_again,
     counted_trials,
     job_folders,
     requeue_stopped_trials,
 )
+from dlexp.search.trial_heartbeats import heartbeat_options
 from dlexp.search.trial_outcome import Outcome, read_outcome
-from dlexp.search.worker_pool import Finished, Job, WorkerPool, uses_pool
+from dlexp.search.worker_pool import uses_pool
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +54,8 @@ class OptunaSweeper(Sweeper):
     """`hydra/sweeper=dlexp_optuna` (conf/hydra/sweeper/dlexp_optuna.yaml lists its keys)."""
 
     def __init__(self, n_trials, n_jobs, direction, storage, study_name, sampler, pruner, params,
-                 max_retries=1, devices=None, slots_per_device=1):  # fmt: skip
+                 max_retries=1, devices=None, slots_per_device=1, heartbeat_interval=60,
+                 grace_period=None):  # fmt: skip
         self.n_trials, self.n_jobs, self.direction = n_trials, n_jobs, direction
         self.pool_keys = {  # dlexp's worker pool (dlexp.search.worker_pool)
             "n_jobs": n_jobs,
@@ -55,6 +65,7 @@ class OptunaSweeper(Sweeper):
         }
         self.storage = storage
         self.study_name = study_name
+        self.heartbeat = (heartbeat_interval, grace_period, max_retries)  # SQL storages only
         self.sampler = (
             OmegaConf.to_container(sampler) if isinstance(sampler, DictConfig) else dict(sampler)
         )
@@ -63,7 +74,7 @@ class OptunaSweeper(Sweeper):
         )
         self.params = {str(k): v for k, v in (params or {}).items()}
         self.hydra_context = self.config = self.launcher = self.task_function = None
-        self._storage = None  # the study's Optuna storage, once opened
+        self.optuna_storage = None  # the study's Optuna storage, once opened
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
@@ -117,12 +128,13 @@ class OptunaSweeper(Sweeper):
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.storage_spec = storage_spec(self.storage)
-        self._storage = open_storage(self.storage_spec)
+        heartbeat = heartbeat_options(self.storage_spec, *self.heartbeat)
+        self.optuna_storage = open_storage(self.storage_spec, heartbeat)
         self.study_name = choose_study_name(
-            self._storage, self.study_name, identity, self._named_by_user()
+            self.optuna_storage, self.study_name, identity, self._named_by_user()
         )
         study = optuna.create_study(
-            storage=self._storage,
+            storage=self.optuna_storage,
             study_name=self.study_name,
             direction=direction,
             pruner=make_pruner(self.pruner),
@@ -134,7 +146,7 @@ class OptunaSweeper(Sweeper):
             their_metric = metric
         if study.direction.name.lower() != direction or their_metric != metric:
             raise ConfigError(
-                f"study {self.study_name!r} in {self.storage_spec} "
+                f"study {self.study_name!r} in {shown_storage(self.storage_spec)} "
                 f"{study.direction.name.lower()}s {their_metric}, not {metric}; "
                 f"pick another hydra.sweeper.study_name"
             )
@@ -153,7 +165,7 @@ class OptunaSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        requeued = requeue_stopped_trials(study, self._storage)
+        requeued = requeue_stopped_trials(study, self.optuna_storage)
         if requeued:
             log.info("trials %s stopped with their sweep: asked again with the same parameters",
                      ", ".join(map(str, requeued)))  # fmt: skip
@@ -161,33 +173,36 @@ class OptunaSweeper(Sweeper):
         held = counted_trials(study)
         log.info(
             "study %r (%s %s) in %s: %d trials held, n_trials=%d",
-            self.study_name, direction, metric, self.storage_spec, held, self.n_trials,
+            self.study_name, direction, metric, shown_storage(self.storage_spec), held,
+            self.n_trials,
         )  # fmt: skip
         if held >= self.n_trials:
             log.info("the study is full: raise hydra.sweeper.n_trials to run more trials")
         if uses_pool(self.config):
-            returns = self._run_on_pool(study, space, metric, sweep_dir)
+            returns = run_on_pool(self, study, space, metric, sweep_dir)
         else:
             returns = self._run_trials(study, space, metric)
         self._write_outputs(study, space, metric, sweep_dir)
         return returns
 
     def _ask(self, study, pending: list, space: SearchSpace):
-        """A new trial (added to `pending` at once), sampled with a seed of its own number, and
-        its job's overrides (kept on the trial, without the search.* plumbing, for best.yaml)."""
+        """A new trial (added to `pending` at once), sampled with a seed of its own number, its
+        job's overrides (kept on the trial, without the search.* plumbing, for best.yaml), and
+        the trial as stored (a retry's attributes: whose retry it is, where that one ran)."""
         import optuna  # (as _open_study)
 
         number = study.ask().number
         study.sampler = make_sampler(self.sampler, number)
         # A Trial built anew samples with the new seed from its first step (before_trial).
-        trial = optuna.trial.Trial(study, trial_id(self._storage, self.study_name, number))
+        stored_id = trial_id(self.optuna_storage, self.study_name, number)
+        trial = optuna.trial.Trial(study, stored_id)
         pending.append(trial)
         trial.set_user_attr("pruner", self.pruner)
         for key, distribution in space.distributions.items():
             suggest(trial, key, distribution)
         overrides = self._job_overrides(trial, space)
         trial.set_user_attr("overrides", [o for o in overrides if not o.startswith("search.")])
-        return trial, overrides
+        return trial, overrides, self.optuna_storage.get_trial(stored_id)
 
     def _job_overrides(self, trial, space: SearchSpace) -> list[str]:
         params = [override_text(k, v) for k, v in trial.params.items()]
@@ -218,43 +233,13 @@ class OptunaSweeper(Sweeper):
             self._fail_pending(study, pending)
         return returns
 
-    def _run_on_pool(self, study, space: SearchSpace, metric: str, sweep_dir: Path) -> list:
-        """Trials on dlexp's worker pool: a trial is asked for the moment a slot is free."""
-        pool = WorkerPool(self.hydra_context, self.task_function, self.config, **self.pool_keys)
-        pending, returns, numbers = [], [], itertools.count(self._first_job_number)
-
-        def next_job() -> Job | None:
-            if counted_trials(study) >= self.n_trials:  # any state, any process
-                return None
-            trial, overrides = self._ask(study, pending, space)
-            number = next(numbers)
-            trial.set_user_attr("sweep_dir", str(sweep_dir.absolute()))  # a resume finds its job
-            trial.set_user_attr("job", number)
-            return Job(number, overrides, handle=trial)
-
-        def on_finished(done: Finished) -> None:
-            trial = done.job.handle
-            if done.job.attempt:
-                trial.set_user_attr("retries", done.job.attempt)
-            self._tell(study, trial, read_outcome(done.ret), metric)
-            pending.remove(trial)
-            returns.append(done.ret)
-
-        try:
-            pool.run(next_job, on_finished)
-        finally:  # an interrupted sweep: its trials must not stay RUNNING forever
-            self._fail_pending(study, pending)
-            idle = pool.write_times(sweep_dir)
-            log.info("%d slots, idle %.1f%% of the time until the last trial started",
-                     pool.n_jobs, 100 * idle)  # fmt: skip
-        return [returns]
-
     def _fail_pending(self, study, pending: list) -> None:
         from optuna.trial import TrialState  # (as _open_study)
 
-        for trial in pending:
-            trial.set_user_attr("reason", STOPPED)
+        for trial in pending:  # stopped after a checkpoint: asked again at once, so that any
+            trial.set_user_attr("reason", STOPPED)  # worker of the study may resume it
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            ask_again(study, trial)
 
     def _tell(self, study, trial, outcome: Outcome, metric: str) -> None:
         from optuna.trial import TrialState  # (as _open_study)
@@ -277,5 +262,5 @@ class OptunaSweeper(Sweeper):
         fallback = space.fixed  # a trial from before "overrides" was kept: its params added
         write_study_outputs(
             study, metric, sweep_dir, fallback, self._compose_outside_search,
-            (self.study_name, self.storage_spec),
+            (self.study_name, shown_storage(self.storage_spec)),
         )  # fmt: skip

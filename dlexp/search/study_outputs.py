@@ -15,6 +15,7 @@ from dlexp.errors import ConfigError
 from dlexp.search.best_preset import write_best_preset
 from dlexp.search.search_space import override_text
 from dlexp.search.summary import write_table
+from dlexp.search.sweep_resume import retry_origin
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,15 @@ def relative_folder(job_dir: str, sweep_dir: Path) -> str:
         return job_dir
 
 
+def _retried_as(number: int, retries: dict) -> str:
+    return f"asked again as trial {retries[number]}" if number in retries else ""
+
+
 def trial_rows(study, sweep_dir: Path) -> list[dict]:
-    """One row per trial: number, state, value, steps run, params, job folder, reason."""
+    """One row per trial: number, state, value, steps run, params, job folder, reason, and the
+    trial it retries (a failed trial's reason names its retry)."""
     keys = sorted({k for t in study.get_trials(deepcopy=False) for k in t.params})
+    retries = {retry_origin(t): t.number for t in study.get_trials(deepcopy=False)}
     rows = []
     for t in study.get_trials(deepcopy=False):
         attrs = t.user_attrs
@@ -45,7 +52,8 @@ def trial_rows(study, sweep_dir: Path) -> list[dict]:
                 "steps": attrs.get("steps", ""),
                 **{k: t.params.get(k, "") for k in keys},
                 "job_dir": relative_folder(attrs.get("job_dir", ""), sweep_dir),
-                "reason": attrs.get("reason", ""),
+                "reason": attrs.get("reason", "") or _retried_as(t.number, retries),
+                "retry_of": "" if retry_origin(t) is None else retry_origin(t),
             }
         )
     return rows

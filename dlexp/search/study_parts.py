@@ -20,15 +20,37 @@ def storage_spec(storage: str) -> str:
     return str(Path(storage).expanduser().absolute())
 
 
-def open_storage(spec: str):
-    """The Optuna storage of a spec: an RDBStorage on a URL, or a JournalStorage on a file."""
+def shown_storage(spec: str) -> str:
+    """A storage as logs and errors show it: a URL's password hidden."""
+    if "://" not in spec:
+        return spec
+    from sqlalchemy.engine import make_url  # SQLAlchemy comes with Optuna
+
+    try:
+        return make_url(spec).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: RDBStorage will say so
+        return spec
+
+
+def open_storage(spec: str, heartbeat: dict | None = None):
+    """The Optuna storage of a spec: an RDBStorage on a URL (with `heartbeat`, the keywords of
+    trial_heartbeats.heartbeat_options), or a JournalStorage on a file."""
     from optuna.storages import JournalStorage, RDBStorage  # Optuna: only once a search starts
     from optuna.storages.journal import JournalFileBackend  # (as above)
 
-    if "://" in spec:
-        return RDBStorage(spec)  # what create_study would build from the URL itself
-    Path(spec).parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(spec))
+    if "://" not in spec:
+        Path(spec).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(spec))
+    try:
+        return RDBStorage(spec, **(heartbeat or {}))  # what create_study would build from a URL
+    except ModuleNotFoundError as err:  # the database's driver
+        extra = ' (pip install "dlexp[postgres]")' if spec.startswith("postgres") else ""
+        raise ConfigError(
+            f"storage {shown_storage(spec)} needs the {err.name} driver{extra}"
+        ) from None
+    except Exception as err:  # SQLAlchemy's: a bad URL, a server that does not answer
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"cannot open storage {shown_storage(spec)}: {first}") from None
 
 
 def trial_seed(seed: int, number: int) -> int:

@@ -9,6 +9,7 @@ sweepers then skip the jobs whose metrics.json says they finished.
 from __future__ import annotations
 
 import socket
+import warnings
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -79,20 +80,45 @@ def died_here(folder: Path | None) -> bool:
     return record.get("host") == socket.gethostname() and still_running(folder) is None
 
 
+def retry_origin(trial) -> int | None:
+    """The trial this one retries: the last of Optuna's retry history (a trial its worker's
+    heartbeat lost), or a resume's `retry_of`; None for a first try."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback  # Optuna: in a search only
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks retry_history experimental
+        history = RetryHeartbeatStaleTrialCallback.retry_history(trial)
+    return history[-1] if history else trial.user_attrs.get("retry_of")
+
+
 def _retried(trials) -> set[int]:
-    """The numbers of trials a resume asked again (their retries carry `retry_of`)."""
-    return {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
+    """The numbers of trials that were asked again (their retries name them)."""
+    return {n for n in map(retry_origin, trials) if n is not None}
 
 
-def counted_trials(study) -> int:
-    """The study's trials towards n_trials, in any state and from any process, except those a
-    resume failed and asked again (their retry counts instead)."""
+def counted_trials(study, below: int | None = None) -> int:
+    """The study's trials towards n_trials, in any state and from any process, except those
+    asked again (their retry counts instead) and surplus ones; with `below`, only those
+    numbered below it."""
     trials = study.get_trials(deepcopy=False)
     retried = _retried(trials)
-    return sum(1 for t in trials if t.number not in retried)
+    return sum(
+        1
+        for t in trials
+        if t.number not in retried
+        and not t.user_attrs.get("surplus")
+        and (below is None or t.number < below)
+    )
 
 
 STOPPED = "the sweep stopped before the trial finished"  # the reason a stopped sweep gives
+
+
+def ask_again(study, trial) -> None:
+    """Enqueue `trial` (failed) again: its parameters, and where it ran, so that its retry runs
+    in its folder from its checkpoint when the worker that takes it can reach that folder."""
+    where = {k: trial.user_attrs[k] for k in ("sweep_dir", "job") if k in trial.user_attrs}
+    study.enqueue_trial(trial.params, user_attrs={**where, "retry_of": trial.number})
 
 
 def requeue_stopped_trials(study, storage) -> list[int]:
@@ -117,7 +143,7 @@ def requeue_stopped_trials(study, storage) -> list[int]:
         if killed:  # (a finished trial takes no new attribute: its retry says retry_of)
             number = trial_id(storage, study.study_name, trial.number)
             storage.set_trial_user_attr(number, "reason", "its process died with its sweep")
-            study.tell(trial.number, state=TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        ask_again(study, trial)
         requeued.append(trial.number)
     return requeued

@@ -53,11 +53,14 @@ class TrialReport:
         self.trial = optuna.trial.Trial(study, self._id)
         self.number = number
         self.metric = metric
+        # A resumed job evaluates again the steps after its checkpoint that its trial (or the
+        # trial it retries) holds already: those are not reported twice.
+        self._reported = set(frozen.intermediate_values)
 
     def __call__(self, step: int, evaluated: dict[str, float]) -> None:
         """Report the optimized metric at `step`; RunStopped("pruned") if the pruner says so."""
         value = evaluated.get(self.metric)
-        if value is None or not math.isfinite(value):
+        if value is None or not math.isfinite(value) or step in self._reported:
             return
         self.trial.report(float(value), step)
         if self.trial.should_prune():

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"  # a name, not an API
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 GRACE_S = 30.0  # after Ctrl-C, how long the jobs get to finish their step and checkpoint
+TICK_S = 1.0  # with a tick: how often the pool calls it while it waits
 
 
 def uses_pool(config) -> bool:
@@ -52,6 +53,7 @@ class Job:
     overrides: list[str]
     handle: object = None  # the caller's own (an Optuna trial)
     attempt: int = 0  # 0, then 1, ... for each retry after an abnormal exit
+    folder: Path | None = None  # an earlier job's folder to run in (and resume from); None: its own
 
 
 @dataclass
@@ -97,6 +99,9 @@ def _child(conn, context, task_function, config, job: Job, overrides: list, envi
         sweep_config = context.config_loader.load_sweep_config(config, overrides)
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = sweep_config.hydra.job.num = job.number
+            if job.folder is not None:  # a dead trial's folder, another sweep's maybe
+                sweep_config.hydra.sweep.dir = str(job.folder.parent)
+                sweep_config.hydra.sweep.subdir = job.folder.name
         ret = run_job(
             hydra_context=context,
             task_function=task_function,
@@ -182,18 +187,23 @@ class WorkerPool:
         send.close()
         running[process.sentinel] = (process, receive, job, slot, time.time())
 
-    def run(self, next_job: Callable[[], Job | None], on_finished: Callable[[Finished], None]):
+    def run(self, next_job: Callable[[], Job | None], on_finished: Callable[[Finished], None],
+            tick: Callable[[list[Job]], bool] | None = None):  # fmt: skip
         """Ctrl-C or SIGTERM stops the sweep: its jobs stop after a checkpoint, then it raises
         KeyboardInterrupt (the handlers are set here: a sweep started by a script in the
-        background inherits SIGINT as ignored)."""
+        background inherits SIGINT as ignored).
+
+        tick: called about every TICK_S with the running jobs (a search's heartbeats); when no
+        job is running or left, the pool waits as long as it returns True, asking `next_job`
+        again after each call."""
         previous = {s: signal.signal(s, self._interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self._run(next_job, on_finished)
+            self._run(next_job, on_finished, tick)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
-    def _run(self, next_job, on_finished) -> None:
+    def _run(self, next_job, on_finished, tick) -> None:
         running: dict = {}
         free = list(range(self.n_jobs))
         retry: list[Job] = []
@@ -205,9 +215,16 @@ class WorkerPool:
                         self.times.drained = self.times.drained or time.time()
                         break
                     self._start(job, free.pop(0), running)
+                jobs = [job for _, _, job, *_ in running.values()]
                 if not running:
-                    return
-                for sentinel in wait(list(running)):
+                    if tick is None or not tick(jobs):
+                        return
+                    time.sleep(TICK_S)
+                    continue
+                ready = wait(list(running), timeout=TICK_S if tick else None)
+                if tick is not None:
+                    tick(jobs)
+                for sentinel in ready:
                     process, receive, job, slot, started = running.pop(sentinel)
                     process.join()
                     self.times.busy.append((job.number, started, time.time()))
