@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from hydra import compose, initialize_config_module
 
 from dlexp.config import register_config
 from dlexp.search import register_plugins
+from tests.postgres_server import create_database, missing_postgres, postgres_server
 
 # dlexp's sweepers, registered once before any test module is collected, as the commands do
 # before Hydra runs (an editable install is missed by Hydra's own plugin scan).
@@ -168,3 +171,21 @@ def real_cifar() -> Path:
             "real CIFAR-10 not found: run ../shared/data/cifar10/fetch.sh or set DLEXP_DATA"
         )
     return root
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The base URL of one PostgreSQL server for the session (see tests/postgres_server.py);
+    skips when none can run here, saying why."""
+    reason = missing_postgres()
+    if reason:
+        pytest.skip(f"PostgreSQL tests need a server: {reason}")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_database(postgres_url, request) -> str:
+    """The URL of a fresh database on the session's server, named after the test."""
+    stem = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")[:51]
+    return create_database(postgres_url, f"{stem}_{uuid.uuid4().hex[:8]}")
