@@ -37,6 +37,7 @@ HEAVY = (
     "mlflow",
     "tensorboard",
     "sqlalchemy",
+    "scipy",
 )
 LAZY_DLEXP = (  # dlexp modules imported late on purpose
     "dlexp.run.final_figures",  # matplotlib: only at a run's end

@@ -1,4 +1,5 @@
-"""A Hydra callback that tabulates a multirun: summary.csv and summary.md in the sweep folder."""
+"""A Hydra callback that tabulates a multirun: summary.csv, summary.md (its jobs, then its seed
+groups) and groups.csv in the sweep folder."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from dlexp.report.group_tables import write_group_tables
 from dlexp.run.folder import job_number, read_overrides
 from dlexp.run.record import read_job_record
 
@@ -68,6 +70,8 @@ def write_summary(sweep_dir: Path) -> list[dict]:
     rows = collect_jobs(sweep_dir)
     if rows:
         write_table(rows, sweep_dir, "summary", ".4f")
+        # groups.csv, and the seed groups at the end of summary.md
+        write_group_tables(sweep_dir, [sweep_dir / row["run_dir"] for row in rows])
     return rows
 
 
