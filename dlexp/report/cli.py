@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dlexp.errors import DlexpError
 from dlexp.report.collect import read_folder
-from dlexp.report.figures import curve_figures, scatter_figures
+from dlexp.report.figures import curve_figures, group_curve_figures, scatter_figures
 from dlexp.report.render import to_html, to_markdown
 from dlexp.report.sections import build_document
 from dlexp.run.loggers import MLflowLogger
@@ -26,7 +26,8 @@ def write_report(folder: Path, now: datetime | None = None) -> list[Path]:
         old.unlink()
     curves = curve_figures(report, files)
     scatters = scatter_figures(report, files) if report.is_sweep else []
-    doc = build_document(report, curves, scatters, now or datetime.now())
+    group_curves = group_curve_figures(report, files) if report.is_sweep else []
+    doc = build_document(report, curves, scatters, now or datetime.now(), group_curves)
     markdown, page = folder / "report.md", folder / "report.html"
     markdown.write_text(to_markdown(doc, folder))
     page.write_text(to_html(doc))
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__,
         epilog="A run's report: command and overrides, final and best metrics, curves, timing "
         "and device, the resolved config. A sweep's or search's adds every job sorted by the "
-        "selection metric (failed and pruned ones included), the top runs' val curves, "
+        "selection metric (failed and pruned ones included), the seed groups (runs alike but for "
+        "their seed: mean, sd and 95%% CI, and mean curves), the top runs' val curves, "
         f"parameter-against-metric plots and the best config. The PNGs go in {FILES_FOLDER}/; "
         "report.html embeds them and loads nothing from the network.",
     )

@@ -11,6 +11,9 @@ from omegaconf import OmegaConf
 
 from dlexp.errors import DlexpError
 from dlexp.report.plot import differing_keys, override_items
+from dlexp.report.run_config import resolved_config
+from dlexp.report.run_listing import is_refusal_leftover
+from dlexp.report.seed_groups import SeedGroup, group_runs, read_member
 from dlexp.run.environment import read_environment
 from dlexp.run.folder import job_number
 from dlexp.run.record import metric_direction, read_job_record
@@ -63,6 +66,7 @@ class ReportInput:
     swept: list[str] = field(default_factory=list)  # override keys that vary across jobs
     search_pngs: list[Path] = field(default_factory=list)
     best_preset: str | None = None
+    groups: list[SeedGroup] = field(default_factory=list)  # seed groups, best mean first
 
     @property
     def best(self) -> RunRecord | None:
@@ -75,20 +79,6 @@ class ReportInput:
             ),
             None,
         )
-
-
-def resolved_config(folder: Path) -> dict:
-    """The run's .hydra/config.yaml with interpolations resolved where they can be."""
-    path = folder / ".hydra" / "config.yaml"
-    if not path.is_file():
-        return {}
-    cfg = OmegaConf.load(path)
-    if "output_dir" in cfg:
-        cfg.output_dir = str(folder)  # `${hydra:runtime.output_dir}` resolves only inside Hydra
-    try:
-        return OmegaConf.to_container(cfg, resolve=True)
-    except Exception:  # an interpolation only a live Hydra can resolve: show it as written
-        return OmegaConf.to_container(cfg, resolve=False)
 
 
 def read_run(folder: Path) -> RunRecord:
@@ -161,6 +151,8 @@ def read_folder(folder: Path) -> ReportInput:
         command = recorded_command(folder / ".hydra" / "hydra.yaml", multirun=False)
         return ReportInput(folder, False, command, metric, maximize, [run])
     job_dirs = [folder / row["run_dir"] for row in collect_jobs(folder)]
+    if not (folder / "multirun.yaml").is_file():  # a folder of single runs, not a sweep
+        job_dirs = [job for job in job_dirs if not is_refusal_leftover(job, read_job_record(job))]
     if not job_dirs:
         raise DlexpError(f"{folder} holds no run: neither .hydra/ nor job folders with .hydra/")
     runs = [read_run(job) for job in job_dirs]
@@ -178,4 +170,16 @@ def read_folder(folder: Path) -> ReportInput:
         swept=differing_keys(job_dirs),
         search_pngs=[folder / n for n in SEARCH_PNGS if (folder / n).is_file()],
         best_preset=preset.read_text() if preset.is_file() else None,
+        groups=sorted_groups(group_runs([read_member(job) for job in job_dirs]), metric, maximize),
     )
+
+
+def sorted_groups(groups: list[SeedGroup], metric: str, maximize: bool) -> list[SeedGroup]:
+    """Best mean of the selection metric (its best, else its final value) first; groups without
+    a finished run last."""
+
+    def key(group: SeedGroup):
+        e = group.statistics.get(f"best {metric}") or group.statistics.get(f"final {metric}")
+        return (e is None, 0.0 if e is None else (-e.mean if maximize else e.mean))
+
+    return sorted(groups, key=key)

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from dlexp.report.collect import ReportInput, RunRecord
+from dlexp.report.group_curves import plot_groups
 from dlexp.report.plot import plot_runs, pyplot
 
 TOP_RUNS = 5  # runs whose val curves a sweep report overlays
@@ -31,6 +32,24 @@ def curve_figures(report: ReportInput, out_dir: Path) -> list[Figure]:
     written = plot_runs(top, out_dir, splits=("val",), prefix="top_val_")
     caption = f"val curves of the top {len(top)} runs by {report.metric}"
     return [(png, f"{png.stem.removeprefix('top_val_')}: {caption}") for png in written]
+
+
+def group_curve_figures(report: ReportInput, out_dir: Path) -> list[Figure]:
+    """The top seed groups' mean val curves with their bands, when some group has two runs."""
+    if not any(len(g.members) > 1 for g in report.groups):
+        return []
+    groups = []
+    for group in report.groups[:TOP_RUNS]:
+        runs = [m.folder for m in group.finished if any(m.folder.glob("events.out.tfevents.*"))]
+        if runs:
+            groups.append((group.label, runs))
+    if not groups:
+        return []
+    written = plot_groups(groups, out_dir, splits=("val",), prefix="groups_")
+    caption = f"the top {len(groups)} seed groups by {report.metric}"
+    if len(groups) == 1:
+        caption = "the one seed group with curves"
+    return [(png, f"{text}; {caption}") for png, text in written]
 
 
 def parameter_axis(values: list[str]) -> tuple[list, list[str] | None]:

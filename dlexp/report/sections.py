@@ -7,6 +7,7 @@ from datetime import datetime
 
 from dlexp.report.collect import ReportInput, RunRecord
 from dlexp.report.figures import Figure
+from dlexp.report.group_tables import ABOUT, groups_table
 from dlexp.report.plot import short_names
 from dlexp.report.render import Code, Document, Image, Section, Table, Text
 from dlexp.run.tensorboard import run_name
@@ -144,13 +145,27 @@ def tally(report: ReportInput) -> str:
     return f"{len(report.runs)} jobs ({jobs}), selected on {report.metric} ({direction} is better)."
 
 
+def groups_section(report: ReportInput, group_curves: list[Figure]) -> list[Section]:
+    """The seed groups by their mean selection metric, and their mean curves."""
+    if not report.groups:
+        return []
+    if all(len(g.members) == 1 for g in report.groups):
+        return [Section("Seed groups", [Text("No two runs differ only in their seed (n=1 each).")])]
+    blocks = [Text(ABOUT), groups_table(report.groups), *images(group_curves)]
+    return [Section(f"Seed groups by {report.metric}", blocks)]
+
+
 def sweep_sections(
-    report: ReportInput, curves: list[Figure], scatters: list[Figure]
+    report: ReportInput,
+    curves: list[Figure],
+    scatters: list[Figure],
+    group_curves: list[Figure] = (),
 ) -> list[Section]:
     best = report.best
     sections = [
         Section("Command", [Code(report.command), Text(tally(report))]),
         Section(f"Runs by {report.metric}", [runs_table(report)]),
+        *groups_section(report, list(group_curves)),
         *warnings_section(report.runs, is_sweep=True),
     ]
     if best is not None:
@@ -188,14 +203,18 @@ def sweep_sections(
 
 
 def build_document(
-    report: ReportInput, curves: list[Figure], scatters: list[Figure], now: datetime
+    report: ReportInput,
+    curves: list[Figure],
+    scatters: list[Figure],
+    now: datetime,
+    group_curves: list[Figure] = (),
 ) -> Document:
     kind = "Sweep" if report.is_sweep else "Run"
     subtitle = (
         f"{run_name(report.folder)} · written {now:%Y-%m-%d %H:%M}"  # as TensorBoard names it
     )
     if report.is_sweep:
-        sections = sweep_sections(report, curves, scatters)
+        sections = sweep_sections(report, curves, scatters, group_curves)
     else:
         sections = run_sections(report, curves)
     return Document(f"{kind} report: {report.folder.resolve().name}", subtitle, sections)
