@@ -66,6 +66,17 @@ def failed(reason: str, steps: int) -> dict:
             "optimized_metric": "val/accuracy", "objective": None, "timing": {}}  # fmt: skip
 
 
+def resolved(text: str):
+    """An override's value as Hydra resolves it: `1e-3` is the float 0.001 (YAML 1.1 says str)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(text)
+        except ValueError:
+            return value
+    return value
+
+
 def write_run(
     folder: Path,
     seed: int,
@@ -79,7 +90,7 @@ def write_run(
     10 steps) writes metrics.csv."""
     overrides = overrides or {}
     (folder / ".hydra").mkdir(parents=True)
-    config = merged(BASE_CONFIG, nested({k: yaml.safe_load(v) for k, v in overrides.items()}))
+    config = merged(BASE_CONFIG, nested({k: resolved(v) for k, v in overrides.items()}))
     config["seed"] = seed
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
     lines = [f"{k}={v}" for k, v in overrides.items()] + [f"seed={seed}", "progress=false"]

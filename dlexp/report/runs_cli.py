@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 from collections import Counter
@@ -126,6 +127,17 @@ def status_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {status}" for status, n in counts.items())
 
 
+def strict_json(value):
+    """NaN and infinity (a diverged run's loss) as null: JSON has no such numbers."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [strict_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def flat_row(obj: dict, prefix: str = "") -> dict:
     """A --json object as one CSV row: nested keys joined by `.`, lists by spaces."""
     row = {}
@@ -161,7 +173,7 @@ def show(runs: list[ListedRun], args: argparse.Namespace) -> None:
         shown = short_names(differing_keys([r.path for r in runs]))
         header, rows, caption = list(COLUMNS), [run_cells(r, shown) for r in runs], tally
     if args.json:
-        print(json.dumps(objects, indent=2))
+        print(json.dumps(strict_json(objects), indent=2))
     elif args.csv:
         print_csv(objects)
     elif not runs:
