@@ -3,12 +3,19 @@
 Both take (N, C) or (N, C, H, W); for the latter, statistics run over N, H and W. Both match
 nn.BatchNorm1d/2d: biased variance to normalise, unbiased variance in `running_var`, and
 running = (1 - momentum) * running + momentum * batch.
+
+With `sync=True`, in training mode under a torch.distributed process group of several ranks,
+the statistics are the global batch's (docs/distributed.md): the per-channel sums are
+all-reduced, then the centred squares; the count is the global one. In one process `sync`
+changes nothing.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
 
 
 def _reduce_dims(x: torch.Tensor) -> tuple[int, ...]:
@@ -28,19 +35,47 @@ def _biased_var(centred: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     return centred.square().mean(dim=dims)
 
 
-def _update_running(running_mean, running_var, mean, var, count: int, momentum: float) -> None:
-    """nn.BatchNorm's running-stat update, with the unbiased variance."""
+def _update_running(running_mean, running_var, mean, var, count, momentum: float) -> None:
+    """nn.BatchNorm's running-stat update, with the unbiased variance; `count` is the values per
+    channel, an int or (synchronised) a (1,) tensor."""
+    if isinstance(count, torch.Tensor):
+        unbiased = count / (count - 1).clamp(min=1)
+    else:
+        unbiased = count / max(count - 1, 1)
     with torch.no_grad():
         running_mean.lerp_(mean.detach(), momentum)
-        running_var.lerp_(var.detach() * (count / max(count - 1, 1)), momentum)
+        running_var.lerp_(var.detach() * unbiased, momentum)
+
+
+def _synchronised(sync: bool, training: bool) -> bool:
+    """Whether this forward takes the global batch's statistics: several ranks, in training."""
+    return (
+        sync and training and dist.is_available() and dist.is_initialized()
+        and dist.get_world_size() > 1
+    )  # fmt: skip
+
+
+def _summed_over_ranks(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """Each (C,) or (1,) tensor summed over all ranks, in one all-reduce."""
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    return list(flat.split([t.numel() for t in tensors]))
+
+
+def _local_count(x: torch.Tensor) -> torch.Tensor:
+    """This rank's values per channel, N (or N*H*W), as a (1,) tensor to all-reduce."""
+    return torch.full((1,), x.numel() // x.shape[1], dtype=x.dtype, device=x.device)
 
 
 class BatchNormFunction(torch.autograd.Function):
     """Batch norm with a hand-written backward (docs/backprop.md §3.2a).
 
     apply(x, gamma, beta, eps=1e-5, running_mean=None, running_var=None, momentum=0.1,
-    training=True). In training mode the batch statistics normalise and, when running buffers
-    are given, update them in place; in eval mode the running statistics normalise.
+    training=True, sync=False). In training mode the batch statistics normalise and, when running
+    buffers are given, update them in place; in eval mode the running statistics normalise. With
+    sync (several ranks), forward all-reduces the sums and the centred squares; backward
+    all-reduces Σ dout and Σ dout · x̂ for dx, and returns this rank's own dγ and dβ, which
+    DistributedDataParallel then reduces with the other parameters' gradients.
 
     Lean on purpose (benchmarks/bench_batchnorm.py): x̂ = (x - μ) · inv_std is never built.
     Forward saves the centred x - μ and backward folds inv_std into (C,) vectors; the squares
@@ -50,17 +85,26 @@ class BatchNormFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, gamma, beta, eps=1e-5, running_mean=None, running_var=None,
-                momentum=0.1, training=True):  # fmt: skip
+                momentum=0.1, training=True, sync=False):  # fmt: skip
         if not training and (running_mean is None or running_var is None):
             raise ValueError("BatchNormFunction in eval mode needs running_mean and running_var")
         dims = _reduce_dims(x)
-        mean = x.mean(dim=dims) if training else running_mean  # (C,)
+        ctx.count = None  # the global values per channel, a (1,) tensor, when synchronised
+        if _synchronised(sync, training):
+            sums, ctx.count = _summed_over_ranks(x.sum(dim=dims), _local_count(x))
+            mean = sums / ctx.count  # (C,)
+        else:
+            mean = x.mean(dim=dims) if training else running_mean  # (C,)
         centred = x - _per_channel(mean, x)
         out = torch.empty_like(centred)  # first the squares' buffer, then the output
-        var = torch.mul(centred, centred, out=out).mean(dim=dims) if training else running_var
+        if ctx.count is not None:
+            (squares,) = _summed_over_ranks(torch.mul(centred, centred, out=out).sum(dim=dims))
+            var = squares / ctx.count
+        else:
+            var = torch.mul(centred, centred, out=out).mean(dim=dims) if training else running_var
         if training and running_mean is not None:
-            _update_running(running_mean, running_var, mean, var, x.numel() // x.shape[1],
-                            momentum)  # fmt: skip
+            count = x.numel() // x.shape[1] if ctx.count is None else ctx.count
+            _update_running(running_mean, running_var, mean, var, count, momentum)
         inv_std = torch.rsqrt(var + eps)  # (C,)
         # γ x̂ + β = centred · (γ inv_std) + β
         torch.mul(centred, _per_channel(gamma * inv_std, x), out=out).add_(_per_channel(beta, x))
@@ -86,27 +130,34 @@ class BatchNormFunction(torch.autograd.Function):
             scale = gamma * inv_std  # (C,)
             if ctx.training:
                 m = dout.numel() // dout.shape[1]  # N (or N*H*W) values per channel
-                # dx = scale * (dout - (dbeta + x̂ * dgamma) / m), x̂ = centred * inv_std
+                sum_dout, sum_dout_x_hat = dbeta, dgamma
+                if ctx.count is not None:  # the global batch's sums and count
+                    sum_dout, sum_dout_x_hat = _summed_over_ranks(dbeta, dgamma)
+                    m = ctx.count
+                # dx = scale * (dout - (Σ dout + x̂ * Σ dout x̂) / m), x̂ = centred * inv_std
                 k = scale / -m
                 torch.mul(dout, _per_channel(scale, dout), out=dx)
-                dx.addcmul_(centred, _per_channel(k * inv_std * dgamma, dout))
-                dx.add_(_per_channel(k * dbeta, dout))
+                dx.addcmul_(centred, _per_channel(k * inv_std * sum_dout_x_hat, dout))
+                dx.add_(_per_channel(k * sum_dout, dout))
             else:  # running statistics are constants
                 torch.mul(dout, _per_channel(scale, dout), out=dx)
         else:
             dx = None
         return (dx, dgamma if need_gamma else None, dbeta if need_beta else None,
-                None, None, None, None, None)  # fmt: skip
+                None, None, None, None, None, None)  # fmt: skip
 
 
 class _BatchNormBase(nn.Module):
     """γ, β, running statistics and the input-shape check shared by both custom norms."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
+    def __init__(
+        self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, sync: bool = False
+    ):
         super().__init__()
         if num_features < 1:
             raise ValueError(f"{type(self).__name__} needs num_features >= 1, got {num_features}")
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.sync = sync  # the global batch's statistics under several ranks
         self.weight = nn.Parameter(torch.ones(num_features))  # γ
         self.bias = nn.Parameter(torch.zeros(num_features))  # β
         self.register_buffer("running_mean", torch.zeros(num_features))
@@ -124,7 +175,8 @@ class _BatchNormBase(nn.Module):
             )
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        synced = ", sync=True" if self.sync else ""
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}{synced}"
 
 
 class AutogradBatchNorm(_BatchNormBase):
@@ -133,12 +185,18 @@ class AutogradBatchNorm(_BatchNormBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         dims = _reduce_dims(x)
-        mean = x.mean(dim=dims) if self.training else self.running_mean  # (C,)
-        centred = x - _per_channel(mean, x)
-        var = _biased_var(centred, dims) if self.training else self.running_var  # biased
+        if _synchronised(self.sync, self.training):  # differentiable all-reduces of the sums
+            stats = differentiable_all_reduce(torch.cat([x.sum(dim=dims), _local_count(x)]))
+            mean, count = stats[:-1] / stats[-1:], stats[-1:]  # (C,), (1,)
+            centred = x - _per_channel(mean, x)
+            var = differentiable_all_reduce(centred.square().sum(dim=dims)) / count
+        else:
+            mean = x.mean(dim=dims) if self.training else self.running_mean  # (C,)
+            centred = x - _per_channel(mean, x)
+            var = _biased_var(centred, dims) if self.training else self.running_var  # biased
+            count = x.numel() // x.shape[1]
         if self.training:
-            _update_running(self.running_mean, self.running_var, mean, var,
-                            x.numel() // x.shape[1], self.momentum)  # fmt: skip
+            _update_running(self.running_mean, self.running_var, mean, var, count, self.momentum)
         x_hat = centred * _per_channel(torch.rsqrt(var + self.eps), x)
         return x_hat * _per_channel(self.weight, x) + _per_channel(self.bias, x)
 
@@ -149,7 +207,8 @@ class ManualBatchNorm(_BatchNormBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         return BatchNormFunction.apply(x, self.weight, self.bias, self.eps, self.running_mean,
-                                       self.running_var, self.momentum, self.training)  # fmt: skip
+                                       self.running_var, self.momentum, self.training,
+                                       self.sync)  # fmt: skip
 
 
 # The seed's names (custom_batchnorm.py), with its signatures.
