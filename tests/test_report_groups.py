@@ -18,7 +18,7 @@ from dlexp.report.estimates import estimate, welch_difference
 from dlexp.report.group_tables import write_group_tables
 from dlexp.report.seed_groups import group_runs, read_member, seed_text
 from dlexp.search.summary import write_summary
-from tests.hand_made_runs import completed, failed, write_run
+from tests.hand_made_runs import completed, failed, rising_curves, write_run
 
 
 def test_t_interval_of_five_values_is_the_textbook_one():
@@ -85,7 +85,8 @@ def sweep(tmp_path):
     def job(seed, overrides, record):
         nonlocal number
         name = f"{number}_lr={overrides['optim.lr']},seed={seed}"  # as Hydra names a job
-        write_run(folder / name, seed, overrides, record)
+        curves = rising_curves(rng, record["final"]["val/accuracy"]) if record["final"] else None
+        write_run(folder / name, seed, overrides, record, curves=curves)
         number += 1
 
     for seed, (val, test) in enumerate(values["a"], start=1):
@@ -167,6 +168,9 @@ def test_report_of_a_sweep_shows_its_groups_best_first(sweep):
     section = markdown.split("## Seed groups by val/accuracy")[1].split("\n## ")[0]
     assert f"{values['b'][:, 1].mean():.4f}" in section and "| lr=0.003 |" in section
     assert "95% confidence interval" in section
+    assert "(report_files/groups_accuracy.png)" in section  # mean val curves, from metrics.csv
+    assert "band of ± one standard deviation" in section
+    assert (folder / "report_files" / "groups_loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_difference_in_words():

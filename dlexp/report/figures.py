@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from dlexp.report.collect import ReportInput, RunRecord
-from dlexp.report.group_curves import plot_groups
+from dlexp.report.group_curves import CSV_FILE, plot_groups
 from dlexp.report.plot import plot_runs, pyplot
 
 TOP_RUNS = 5  # runs whose val curves a sweep report overlays
@@ -34,13 +34,17 @@ def curve_figures(report: ReportInput, out_dir: Path) -> list[Figure]:
     return [(png, f"{png.stem.removeprefix('top_val_')}: {caption}") for png in written]
 
 
+def has_curves(run: Path) -> bool:
+    return any(run.glob("events.out.tfevents.*")) or (run / CSV_FILE).is_file()
+
+
 def group_curve_figures(report: ReportInput, out_dir: Path) -> list[Figure]:
     """The top seed groups' mean val curves with their bands, when some group has two runs."""
     if not any(len(g.members) > 1 for g in report.groups):
         return []
     groups = []
     for group in report.groups[:TOP_RUNS]:
-        runs = [m.folder for m in group.finished if any(m.folder.glob("events.out.tfevents.*"))]
+        runs = [m.folder for m in group.finished if has_curves(m.folder)]
         if runs:
             groups.append((group.label, runs))
     if not groups:

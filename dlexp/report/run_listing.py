@@ -71,7 +71,7 @@ class ListedRun:
     name: str  # relative to the folder it was found under
     path: Path
     status: str
-    record: dict  # metrics.json ({} for a running or killed run)
+    record: dict  # metrics.json (only a `reason` for a running or killed run)
     started: datetime | None
     task: str
     overrides: dict[str, str]  # plumbing left out
@@ -111,7 +111,10 @@ def read_listed_run(root: Path, folder: Path) -> ListedRun | None:
         if is_refusal_leftover(folder, record):
             return None
     else:
-        record, status = {}, "running" if still_running(folder) is not None else "killed"
+        pid = still_running(folder)
+        status = "killed" if pid is None else "running"
+        reason = "its process is gone" if pid is None else f"its process {pid} runs on this host"
+        record = {"reason": f"no metrics.json: {reason}"}
     flat = flatten(resolved_config(folder))
     name = folder.relative_to(root).as_posix() if folder != root else folder.name
     return ListedRun(
