@@ -166,3 +166,18 @@ def test_bad_input_is_one_line_and_exit_2(outputs, args, line):
     proc = subprocess.run(command, capture_output=True, text=True, cwd=outputs.parent, timeout=60)
     assert proc.stderr.splitlines() == [f"dlexp-runs: error: {line}"]
     assert (proc.returncode, proc.stdout) == (2, "")
+
+
+def test_a_run_without_metrics_says_why_it_reads_as_killed(tmp_path, capsys, dead_pid):
+    write_run(tmp_path / "gone", 1, {}, None, dead_pid)
+    elsewhere = write_run(tmp_path / "elsewhere", 2, {}, None, dead_pid)
+    env = json.loads((elsewhere / "environment.json").read_text())
+    (elsewhere / "environment.json").write_text(json.dumps({**env, "host": "node-17"}))
+    reasons = {r["name"]: (r["status"], r["reason"]) for r in listed(capsys, tmp_path)}
+    cannot_tell = (
+        "no metrics.json: it ran on node-17, where this host cannot tell whether it still runs"
+    )
+    assert reasons == {
+        "gone": ("killed", "no metrics.json: its process is gone"),
+        "elsewhere": ("killed", cannot_tell),
+    }

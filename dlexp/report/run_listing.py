@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ import yaml
 from dlexp.errors import DlexpError, closest
 from dlexp.report.plot import override_items
 from dlexp.report.run_config import compared_config, config_text, flatten, resolved_config
-from dlexp.run.environment import ENVIRONMENT_FILE, still_running
+from dlexp.run.environment import ENVIRONMENT_FILE, read_environment, still_running
 from dlexp.run.record import STATUSES, read_job_record
 
 RUN_MARKERS = (".hydra", "metrics.json", ENVIRONMENT_FILE)  # any of them makes a run folder
@@ -103,6 +104,16 @@ class ListedRun:
         return self.config.get(key, self.overrides.get(key))
 
 
+def process_text(folder: Path, pid: int | None) -> str:
+    """Why a run without metrics.json reads as running or killed."""
+    host = read_environment(folder).get("host")
+    if pid is not None:
+        return f"its process {pid} runs on this host"
+    if host and host != socket.gethostname():
+        return f"it ran on {host}, where this host cannot tell whether it still runs"
+    return "its process is gone"
+
+
 def read_listed_run(root: Path, folder: Path) -> ListedRun | None:
     """The run in `folder` (found under `root`); None for what a refused config left behind."""
     if (folder / "metrics.json").is_file():
@@ -113,8 +124,7 @@ def read_listed_run(root: Path, folder: Path) -> ListedRun | None:
     else:
         pid = still_running(folder)
         status = "killed" if pid is None else "running"
-        reason = "its process is gone" if pid is None else f"its process {pid} runs on this host"
-        record = {"reason": f"no metrics.json: {reason}"}
+        record = {"reason": f"no metrics.json: {process_text(folder, pid)}"}
     flat = flatten(resolved_config(folder))
     name = folder.relative_to(root).as_posix() if folder != root else folder.name
     return ListedRun(
