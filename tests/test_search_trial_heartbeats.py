@@ -87,3 +87,9 @@ def test_a_storage_that_cannot_open_is_one_line_without_its_password(tmp_path):
         open_storage(url)
     assert "secret" not in str(err.value) and "\n" not in str(err.value)
     assert str(err.value).startswith(("cannot open storage postgresql://me:***@", "storage "))
+
+
+def test_a_missing_database_driver_is_one_line_with_what_to_install():
+    with pytest.raises(ConfigError) as err:
+        open_storage("mysql://me:secret@127.0.0.1/nothing")  # no MySQL driver here
+    assert str(err.value) == "storage mysql://me:***@127.0.0.1/nothing needs its database driver"

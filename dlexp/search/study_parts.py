@@ -5,6 +5,7 @@ Optuna is imported inside each function: Hydra imports the sweeper module on eve
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from dlexp.errors import ConfigError
@@ -42,15 +43,29 @@ def open_storage(spec: str, heartbeat: dict | None = None):
         Path(spec).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(spec))
     try:
-        return RDBStorage(spec, **(heartbeat or {}))  # what create_study would build from a URL
-    except ModuleNotFoundError as err:  # the database's driver
-        extra = ' (pip install "dlexp[postgres]")' if spec.startswith("postgres") else ""
+        return _first_rdb_storage(RDBStorage, spec, heartbeat or {})
+    except ImportError:  # the database's driver (Optuna wraps its import error)
+        extra = ': pip install "dlexp[postgres]"' if spec.startswith("postgres") else ""
         raise ConfigError(
-            f"storage {shown_storage(spec)} needs the {err.name} driver{extra}"
+            f"storage {shown_storage(spec)} needs its database driver{extra}"
         ) from None
     except Exception as err:  # SQLAlchemy's: a bad URL, a server that does not answer
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"cannot open storage {shown_storage(spec)}: {first}") from None
+
+
+def _first_rdb_storage(rdb_storage, spec: str, heartbeat: dict, tries: int = 5):
+    """RDBStorage(spec), what create_study would build from a URL. Workers started together on
+    a new database race to create Optuna's tables: the losers' unique-key or duplicate-table
+    errors pass once the winner has made them, so those are retried."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError  # SQLAlchemy: comes with Optuna
+
+    for attempt in range(1, tries):
+        try:
+            return rdb_storage(spec, **heartbeat)
+        except (IntegrityError, ProgrammingError):
+            time.sleep(0.2 * attempt)
+    return rdb_storage(spec, **heartbeat)
 
 
 def trial_seed(seed: int, number: int) -> int:
