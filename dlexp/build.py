@@ -20,9 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlexp.backends import BackendOptions
 from dlexp.config.arguments import checked_call
-from dlexp.config.checks import check_config
+from dlexp.config.checks import check_config, check_device_rules
 from dlexp.data import load_cifar10
 from dlexp.data.prepare import CIFAR10Data
+from dlexp.distributed.process_group import Ranks, joined_ranks, resolve_backend
 from dlexp.errors import ConfigError
 from dlexp.models.registry import ModelEntry, get_model_entry
 
@@ -73,14 +74,25 @@ def make_optimizer(table: dict, optim: DictConfig, model, backend: str):
     return checked_call(factory, f"optim ({optim.name})", kwargs)
 
 
-def build_parts(cfg: DictConfig, model_rng: np.random.Generator) -> Parts:
-    """config -> model -> optimizer -> schedule; every config error surfaces here."""
+def build_parts(
+    cfg: DictConfig, model_rng: np.random.Generator, ranks: Ranks | None = None
+) -> Parts:
+    """config -> model -> optimizer -> schedule; every config error surfaces here.
+
+    `ranks` is this process's place in a data-parallel run (None: one process); the
+    self-launching form's own process passes the ranks it is about to start, to refuse what
+    does not fit before any of them starts."""
     entry = get_model_entry(cfg.model.name)
-    check_config(cfg, entry)
+    check_config(cfg, entry, 1 if ranks is None else ranks.world_size)
     options = backend_options(cfg)  # checks the backends' own keys
     backend_module = importlib.import_module(f"dlexp.backends.{entry.backend}_backend")
-    device = backend_module.prepare_device(cfg.device, cfg.precision, cfg.seed, cfg.deterministic)
-    options = dataclasses.replace(options, device=device)
+    device = backend_module.prepare_device(
+        cfg.device, cfg.precision, cfg.seed, cfg.deterministic, ranks
+    )
+    check_device_rules(cfg, getattr(device, "type", device))  # NumPy's device is "cpu"
+    if ranks is not None:
+        ranks = dataclasses.replace(ranks, backend=collective_backend(cfg, device.type, ranks))
+    options = dataclasses.replace(options, device=device, ranks=ranks)
     runtime = {"rng": model_rng} if entry.backend == "numpy" else {}  # torch was seeded above
     model = checked_call(
         entry.factory, f"model {entry.name}", model_arguments(cfg, entry), **runtime
@@ -96,6 +108,17 @@ def build_parts(cfg: DictConfig, model_rng: np.random.Generator) -> Parts:
         total_steps=cfg.max_steps,
     )
     return Parts(entry, backend_module, device, model, optimizer, scheduler, options)
+
+
+def collective_backend(cfg: DictConfig, device_type: str, ranks: Ranks) -> str:
+    """The library that reduces this run's tensors: distributed.backend for the device; a group
+    joined before the config was read (torchrun) reduces CUDA tensors with NCCL if it has it."""
+    wanted = resolve_backend(
+        OmegaConf.select(cfg, "distributed.backend", default="auto"), device_type
+    )
+    if joined_ranks() is None:
+        return wanted
+    return "nccl" if device_type == "cuda" and ranks.backend == "nccl" else "gloo"
 
 
 def load_run_data(cfg: DictConfig):

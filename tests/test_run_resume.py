@@ -258,7 +258,7 @@ def test_a_refused_resume_leaves_the_run_folder_byte_identical(tiny_cifar, tmp_p
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "dlexp-train: error: resume: seed would be 5 but the run being resumed has 1; "
-        "a resume may change only max_steps, device, progress, log_freq"
+        "a resume may change only max_steps, device, progress, log_freq, distributed"
     )
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
     assert {p for p in run.rglob("*") if p.is_dir()} == folders

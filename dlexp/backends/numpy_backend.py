@@ -20,8 +20,9 @@ __all__ = ["OPTIMIZERS", "Backend", "make_scheduler", "prepare_device"]
 DIVERGING = {"over": "ignore", "invalid": "ignore"}
 
 
-def prepare_device(device: str, precision: str, seed: int, deterministic: bool) -> str:
-    """NumPy runs on the CPU (dlexp.config.checks refuses other devices), always deterministic."""
+def prepare_device(device: str, precision: str, seed: int, deterministic: bool, ranks=None) -> str:
+    """NumPy runs on the CPU (dlexp.config.checks refuses other devices), always deterministic,
+    in one process (the checks refuse several ranks)."""
     return "cpu"
 
 

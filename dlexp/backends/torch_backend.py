@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 
@@ -11,87 +10,37 @@ import torch
 from torch.nn import functional
 
 from dlexp.backends import BackendOptions
+from dlexp.backends.torch_device import (
+    prepare_device,
+    resolve_precision,
+    synchronize,
+    use_persistent_inductor_cache,
+)
+from dlexp.backends.torch_ranks import (
+    data_parallel,
+    every_rank_rng,
+    global_sums,
+    global_train_stats,
+    rank_slice,
+    rng_for_rank,
+)
 from dlexp.backends.torch_schedules import make_torch_scheduler as make_scheduler
 from dlexp.backends.training_state import load_training_state, training_state
 from dlexp.data.augment import draw_augment
-from dlexp.data.cifar10 import default_cache_dir
 from dlexp.data.load import copy_on_write
 from dlexp.data.prepare import CIFAR10Data
 from dlexp.data.sampler import BatchIndices
-from dlexp.errors import ConfigError
+from dlexp.distributed.collectives import rank_zero_buffers, rows_of_every_rank, shard
 from dlexp.nn.augment import augment_batch
 from dlexp.numpy_nn.optim import OPTIMIZERS as NUMPY_OPTIMIZERS
 
 # numpy_nn.OPTIMIZERS is the one table of the optim group; torch trains with its namesakes
 OPTIMIZERS = {name: getattr(torch.optim, cls.__name__) for name, cls in NUMPY_OPTIMIZERS.items()}
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16", "auto")  # auto: bf16 on CUDA, fp32 elsewhere (resolve_precision)
 TIMED_STEPS = 5  # compiled runs time (and sync) their first steps to report compile_s
-__all__ = ["OPTIMIZERS", "Backend", "make_scheduler", "prepare_device", "resolve_precision"]
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA, then MPS, then CPU; an absent device is a clear error."""
-    cuda_ok = torch.cuda.is_available()
-    mps_ok = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if name not in DEVICES:
-        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
-    if name == "auto":
-        return torch.device("cuda" if cuda_ok else "mps" if mps_ok else "cpu")
-    if name == "cuda" and not cuda_ok:
-        raise ConfigError(
-            f"device=cuda requested but CUDA is not available (torch {torch.__version__});"
-            f" use device=cpu or device=auto"
-        )
-    if name == "mps" and not mps_ok:
-        raise ConfigError("device=mps requested but MPS is not available; use device=cpu or auto")
-    return torch.device(name)
-
-
-def seed_torch(seed: int, deterministic: bool) -> None:
-    """Seed torch's generators; optionally insist on deterministic kernels."""
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it
-        torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.benchmark = not deterministic
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 on CUDA and fp32 elsewhere: CPUs without bf16 units run it ~20x slower."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    return precision
-
-
-def use_persistent_inductor_cache() -> str:
-    """Keep inductor's FX-graph and kernel caches across runs, in dlexp's per-user cache folder
-    ($DLEXP_CACHE, $XDG_CACHE_HOME/dlexp or ~/.cache/dlexp) unless TORCHINDUCTOR_CACHE_DIR is set.
-    """
-    return os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(default_cache_dir() / "inductor"))
-
-
-# Now, at import: torch._dynamo reads (and, when unset, fixes) the folder when first imported,
-# which building any torch.optim optimizer does, well before a step is compiled.
-use_persistent_inductor_cache()
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for the device's queued work (only to time the first compiled steps)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-def prepare_device(device: str, precision: str, seed: int, deterministic: bool) -> torch.device:
-    """Resolve the device and check the precision, then seed torch for a reproducible init."""
-    resolved = resolve_device(device)
-    resolve_precision(precision, resolved)
-    seed_torch(seed, deterministic)
-    return resolved
+__all__ = [
+    "OPTIMIZERS", "Backend", "make_scheduler", "prepare_device", "resolve_precision",
+    "use_persistent_inductor_cache",
+]  # fmt: skip
 
 
 class Backend:
@@ -101,6 +50,10 @@ class Backend:
     torch.compile; on CUDA in mode reduce-overhead, which replays the step as CUDA graphs. The
     optimizer step and evaluation stay eager. `compile_s` is the seconds the first steps took
     beyond normal ones (0.0 when not compiled).
+
+    On several ranks (`options.ranks`), the model trains in DistributedDataParallel, each rank
+    on its slice of every global batch, and evaluation is sharded; the logged and evaluated
+    figures are the ranks' sums (dlexp.backends.torch_ranks).
     """
 
     kind = "torch"  # names the checkpoint format (dlexp.run.checkpoint_file)
@@ -113,6 +66,9 @@ class Backend:
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.optimizer, self.device = optimizer, device
+        self.ranks = options.ranks  # None: one process
+        # what trains: the model itself, or on several ranks the model in DDP
+        self._net = self.model if self.ranks is None else data_parallel(self.model, device)
         self.augment, self.augment_rng = options.augment, options.augment_rng
         # label smoothing is for the training loss only; evaluation reports plain cross-entropy
         self.label_smoothing = options.label_smoothing
@@ -172,7 +128,7 @@ class Backend:
     def _eager_forward_loss(self, x: torch.Tensor, y: torch.Tensor):
         """(training loss, number correct) of one batch; what compile=True compiles."""
         with self._autocast():
-            logits = self.model(x)
+            logits = self._net(x)
             loss = functional.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
         return loss, (logits.argmax(dim=1) == y).sum()
 
@@ -191,9 +147,14 @@ class Backend:
     def _train_step(self, batch: BatchIndices) -> None:
         images, labels = self.splits["train"]
         indices = self._indices(batch)
-        x, y = images[indices], labels[indices]
+        augment = None
         if self.augment != "none":  # drawn on the host (a few bytes), applied on the device
-            x = augment_batch(x, draw_augment(self.augment_rng, len(y), self.augment))
+            augment = draw_augment(self.augment_rng, len(indices), self.augment)
+        if self.ranks is not None:  # this rank's slice of the global batch
+            indices, augment = rank_slice(indices, augment, self.ranks)
+        x, y = images[indices], labels[indices]
+        if augment is not None:
+            x = augment_batch(x, augment)
         x = x.contiguous(memory_format=self.memory_format)  # a no-op unless indexing changed it
         self.optimizer.zero_grad(set_to_none=True)  # before forward: CUDA graphs reuse memory
         if self._forward_loss is None:
@@ -212,7 +173,10 @@ class Backend:
         self._seen += len(y)
 
     def pop_train_stats(self) -> tuple[float, float]:
-        stats = (self._loss_sum.item() / self._seen, self._correct.item() / self._seen)
+        loss_sum, correct, seen = self._loss_sum, self._correct, self._seen
+        if self.ranks is not None:  # the global batches'
+            loss_sum, correct, seen = global_train_stats(loss_sum, correct, seen)
+        stats = (loss_sum.item() / seen, correct.item() / seen)
         self._loss_sum.zero_()
         self._correct.zero_()
         self._seen = 0
@@ -220,19 +184,28 @@ class Backend:
 
     @torch.no_grad()
     def evaluate(self, split: str) -> dict[str, float]:
+        """On several ranks, each evaluates its shard with rank 0's model, and the sums (and
+        predictions) are gathered: every image counts once."""
         images, labels = self.splits[split]
+        start, stop = 0, len(labels)
+        if self.ranks is not None:
+            start, stop = shard(self.ranks.rank, self.ranks.world_size, len(labels))
+            rank_zero_buffers(self.model)  # the running statistics rank 0 saves
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
-        predicted = torch.empty_like(labels)
-        for start in range(0, len(labels), self.eval_batch_size):
-            x = images[start : start + self.eval_batch_size]  # a slice keeps channels_last
-            y = labels[start : start + self.eval_batch_size]
+        predicted = torch.empty_like(labels[start:stop])
+        for first in range(start, stop, self.eval_batch_size):
+            last = min(stop, first + self.eval_batch_size)
+            x, y = images[first:last], labels[first:last]  # a slice keeps channels_last
             with self._autocast():
                 logits = self.model(x).float()
             loss_sum += functional.cross_entropy(logits, y, reduction="sum")
-            predicted[start : start + len(y)] = logits.argmax(dim=1)
+            predicted[first - start : last - start] = logits.argmax(dim=1)
         self.model.train()
-        correct = (predicted == labels).sum()
+        correct = (predicted == labels[start:stop]).sum()
+        if self.ranks is not None:
+            loss_sum, correct = global_sums(loss_sum, correct)
+            predicted = rows_of_every_rank(predicted, len(labels))
         self.last_predictions[split] = predicted.cpu().numpy()
         return {"loss": loss_sum.item() / len(labels), "accuracy": correct.item() / len(labels)}
 
@@ -250,12 +223,20 @@ class Backend:
         }
 
     def state_dict(self) -> dict:
-        """Parameters and buffers, optimizer, schedule, unpopped train stats and torch's RNGs."""
+        """Parameters and buffers, optimizer, schedule, unpopped train stats and torch's RNGs.
+
+        On several ranks, every rank calls it at once (a collective): the train stats are the
+        ranks' sums, `rng` rank 0's generators and `rank_rng` every rank's."""
         stats = (self._loss_sum, self._correct, self._seen)
-        return {
+        if self.ranks is not None:
+            stats = global_train_stats(*stats)
+        state = {
             **training_state(self.model, self.optimizer, self.scheduler, *stats),
             "rng": self._rng_state(),  # dropout draws from the device's generator
         }
+        if self.ranks is not None:
+            state["rank_rng"] = every_rank_rng(state["rng"])
+        return state
 
     def _rng_state(self) -> dict:
         state = {"cpu": torch.get_rng_state()}
@@ -273,8 +254,14 @@ class Backend:
         self._loss_sum.copy_(stats["loss_sum"])
         self._correct.copy_(stats["correct"])
         self._seen = int(stats["seen"])
+        if self.ranks is not None and self.ranks.rank > 0:  # rank 0 carries the ranks' sums
+            self._loss_sum.zero_()
+            self._correct.zero_()
+            self._seen = 0
         self._host_permutation = self._permutation = None  # re-upload the sampler's next one
-        rng = state["rng"]
+        rng = rng_for_rank(state, self.ranks)
+        if rng is None:
+            return
         torch.set_rng_state(rng["cpu"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)

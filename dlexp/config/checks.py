@@ -6,8 +6,9 @@ constructor's (dlexp/build.py reports them). Only what no single constructor can
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from dlexp.distributed.process_group import distributed_arguments
 from dlexp.errors import ConfigError
 from dlexp.models.registry import ModelEntry
 from dlexp.run.loggers import check_logger_config
@@ -70,8 +71,42 @@ def _check_backend(cfg: DictConfig, entry: ModelEntry) -> None:
         )
 
 
-def check_config(cfg: DictConfig, entry: ModelEntry) -> None:
-    """Validate the rules that span groups: the model's backend against device, norm and metric."""
+def _check_data_parallel(cfg: DictConfig, entry: ModelEntry, world_size: int) -> None:
+    """What does not fit a run on several ranks (docs/distributed.md)."""
+    distributed_arguments(**(OmegaConf.select(cfg, "distributed") or {}))
+    if world_size < 2:
+        return
+    _require(
+        entry.backend != "numpy",
+        f"{entry.name} is a NumPy model and trains in one process; data-parallel training "
+        f"({world_size} ranks) is for torch models",
+    )
+    _require(
+        cfg.batch_size % world_size == 0,
+        f"batch_size {cfg.batch_size} (the global batch) does not split evenly among "
+        f"{world_size} ranks: use a multiple of {world_size}",
+    )
+    _require(
+        not cfg.compile,
+        f"compile=true is not supported in data-parallel training ({world_size} ranks); "
+        f"use compile=false",
+    )
+
+
+def check_device_rules(cfg: DictConfig, device_type: str) -> None:
+    """The rules that need the resolved device (device=auto), checked once it is known."""
+    norm = cfg.get("norm") or {}
+    _require(
+        not (norm.get("name") == "torch_bn" and norm.get("sync") and device_type != "cuda"),
+        f"norm=torch_bn norm.sync=true is nn.SyncBatchNorm, which runs on CUDA only (this run "
+        f"is on {device_type}); use norm=custom_bn or norm=autograd_bn with norm.sync=true",
+    )
+
+
+def check_config(cfg: DictConfig, entry: ModelEntry, world_size: int = 1) -> None:
+    """Validate the rules that span groups: the model's backend against device, norm and metric,
+    and what data-parallel training on `world_size` ranks allows."""
     _check_metric(cfg)
     _check_backend(cfg, entry)
+    _check_data_parallel(cfg, entry, world_size)
     check_logger_config(cfg)

@@ -23,6 +23,7 @@ from omegaconf import MISSING
 
 from dlexp.backends import BackendOptions
 from dlexp.config.arguments import checkable
+from dlexp.distributed.process_group import distributed_arguments
 from dlexp.loop import LoopSchedule
 from dlexp.models.registry import BUILTIN_MODELS, get_model_entry
 from dlexp.nn.norm_spec import norm_arguments
@@ -71,6 +72,7 @@ def constructor_schema(constructor, class_name: str | None = None, named: bool =
 
 
 NormConfig = constructor_schema(norm_arguments, "Norm")  # every norm option's keys
+DistributedConfig = constructor_schema(distributed_arguments, "Distributed", named=False)
 DataConfig = schema("DataConfig", {
     "root": str | None,  # null: $DLEXP_DATA, else ~/.cache/dlexp/data
     "download": bool,
@@ -114,6 +116,7 @@ TrainConfig = schema("TrainConfig", {
     "search": SearchConfig,
     "early_stop": EarlyStopConfig,
     "checkpoint": CheckpointConfig,
+    "distributed": DistributedConfig,  # data-parallel training (docs/distributed.md)
     "logger": dict,  # one entry per selected logger, each with its schema
     "resume": str | None,
     "task_name": str,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dlexp.loop import FitResult
 from dlexp.run.atomic_write import write_atomically
-from dlexp.run.checkpoint_file import load_run_state, save_run_state
+from dlexp.run.checkpoint_file import backend_state, load_run_state, save_checkpoint
 
 LAST, BEST = "last.safetensors", "best.safetensors"
 LEGACY_NAMES = {LAST: "last.ckpt", BEST: "best.ckpt"}  # before safetensors; older runs still load
@@ -31,11 +31,16 @@ def find_checkpoint(run_dir: Path, name: str = LAST) -> Path | None:
 
 
 class RunCheckpoints:
-    """Saves the whole run every `every` steps, at the last step, and when asked to stop."""
+    """Saves the whole run every `every` steps, at the last step, and when asked to stop.
+
+    In a data-parallel run every rank calls `save` at the same steps (the backend's state is a
+    collective: every rank's RNG goes into it); only the rank that `writes` (rank 0) writes."""
 
     def __init__(
-        self, run_dir: Path, every: int, max_steps: int, backend, sampler, generators, hooks=()
-    ):
+        self, run_dir: Path, every: int, max_steps: int, backend, sampler, generators, hooks=(),
+        writes: bool = True,
+    ):  # fmt: skip
+        self.writes = writes
         self.folder = checkpoint_folder(run_dir)
         self.max_steps = max_steps  # recorded, so that a second resume keeps an extension
         self.every = every  # steps; 0: only at the last step and when stopped
@@ -51,23 +56,27 @@ class RunCheckpoints:
         """Write `last` (when `last`), and `best` when this step's evaluation is the best yet."""
         if step == 0:
             return  # nothing trained yet: nothing worth keeping
-        self.folder.mkdir(parents=True, exist_ok=True)
-        loop = {
+        writes_last = last and step != self.saved_step
+        writes_best = result.best.get("best_step") == step != self.best_step
+        if not (writes_last or writes_best):
+            return
+        arrays, meta = backend_state(self.backend, self.sampler, self.generators)
+        meta["loop"] = {
             "step": step,
             "max_steps": self.max_steps,
             "result": {k: v for k, v in asdict(result).items() if k not in ("status", "reason")},
             "hooks": [h.state_dict() for h in self.hooks],
         }
-        state = (self.backend, self.sampler, self.generators)
-        if last and step != self.saved_step:
-            save_run_state(self.folder / LAST, *state, loop=loop)
-            self.saved_step = step
-        if result.best.get("best_step") == step != self.best_step:
-            if self.saved_step == step:  # the same bytes: copy rather than serialise again
+        if self.writes:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if writes_last:
+                save_checkpoint(self.folder / LAST, arrays, meta)
+            if writes_best and writes_last:  # the same bytes: copy rather than serialise again
                 write_atomically(self.folder / BEST, [(self.folder / LAST).read_bytes()])
-            else:
-                save_run_state(self.folder / BEST, *state, loop=loop)
-            self.best_step = step
+            elif writes_best:
+                save_checkpoint(self.folder / BEST, arrays, meta)
+        self.saved_step = step if writes_last else self.saved_step
+        self.best_step = step if writes_best else self.best_step
 
     def restore(self, path: Path, result: FitResult) -> int:
         """Load `path` into the run's objects and `result`; returns the step it was saved at."""

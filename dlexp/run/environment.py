@@ -94,10 +94,13 @@ def environment(device, threads: int, argv: list[str] | None = None) -> dict:
     }
 
 
-def write_environment(out: Path, device, threads: int) -> dict:
+def write_environment(out: Path, device, threads: int, distributed: dict | None = None) -> dict:
     """Write <out>/environment.json. A resume's process takes the top level (its pid is the one
-    to check), and the earlier processes' records move to `earlier`, oldest first."""
+    to check), and the earlier processes' records move to `earlier`, oldest first. A
+    data-parallel run adds `distributed`: world size, backend, and each rank's host and pid."""
     record = environment(device, threads)
+    if distributed:
+        record["distributed"] = distributed
     before = read_environment(out)
     if before:
         record["earlier"] = [*before.pop("earlier", []), before]

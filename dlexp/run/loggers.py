@@ -205,10 +205,15 @@ def check_logger_config(cfg: DictConfig) -> None:
 class RunLoggers:
     """The loop's one sink: every selected logger gets every scalar."""
 
-    def __init__(self, cfg: DictConfig, out: Path, first_step: int, backend):
+    def __init__(
+        self, cfg: DictConfig, out: Path, first_step: int, backend, distributed: dict | None = None
+    ):
+        """`distributed` ({world_size, backend}) joins a data-parallel run's HParams."""
         chosen = cfg.logger or {}
         purge_step = first_step + 1 if first_step else None  # a resume restarts its curves here
         self.hparams = run_hparams(cfg)
+        for key, value in (distributed or {}).items():
+            self.hparams[f"distributed.{key}"] = value
         self.out, self._backend = out, backend
         self.tensorboard = None
         options = {"histogram_freq": 0, "final_figures": False}
@@ -260,3 +265,22 @@ class RunLoggers:
                 sink.close()
             else:
                 sink.close(status)
+
+
+class NoLoggers:
+    """The sink of a data-parallel run's ranks above 0: rank 0 alone logs."""
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        pass
+
+    def step_done(self, step: int) -> None:
+        pass
+
+    def finish(self, steps: int, data) -> None:
+        pass
+
+    def record_written(self) -> None:
+        pass
+
+    def close(self, status: str) -> None:
+        pass

@@ -59,8 +59,11 @@ def objective(result: FitResult, metric: str) -> float | None:
     return None if value is None else float(value)
 
 
-def write_metrics(out: Path, cfg: DictConfig, result: FitResult, timing: dict) -> dict:
-    """metrics.json: how the run ended, its objective, final and best metrics, timing."""
+def write_metrics(
+    out: Path, cfg: DictConfig, result: FitResult, timing: dict, distributed: dict | None = None
+) -> dict:
+    """metrics.json: how the run ended, its objective, final and best metrics, timing; and for a
+    data-parallel run, `distributed`: {world_size, backend}."""
     record = {
         "status": result.status,
         **({"reason": result.reason} if result.reason else {}),
@@ -71,10 +74,43 @@ def write_metrics(out: Path, cfg: DictConfig, result: FitResult, timing: dict) -
         "best": result.best,
         "timing": timing,
         **({"warnings": result.warnings} if result.warnings else {}),  # what the run noticed
+        **({"distributed": distributed} if distributed else {}),
     }
     # atomic: a kill mid-write must not leave a half file that reads as a failed run
     write_atomically(out / "metrics.json", [(json.dumps(record, indent=2) + "\n").encode()])
     return record
+
+
+def run_timing(result, first_step: int, resumed_eval_s: float, wall: float, startup_s: float,
+               compile_s: float, threads: int) -> dict:  # fmt: skip
+    """metrics.json's `timing`: this process's steps per second leave out evaluation and
+    torch.compile's first steps (a resumed run counts from its checkpoint)."""
+    eval_s = result.eval_s - resumed_eval_s
+    return {
+        "wall_s": round(wall, 3),
+        "startup_s": round(startup_s, 3),
+        "eval_s": round(result.eval_s, 3),
+        # training steps of this process only (a resumed run counts from its checkpoint)
+        "steps_per_s": round((result.steps - first_step) / max(wall - eval_s - compile_s, 1e-9), 2),
+        "threads": threads,  # CPU threads this job used (a parallel sweep splits the cores)
+        "compile_s": round(compile_s, 3),  # in wall_s, not in steps_per_s
+    }
+
+
+def finished_line(result, first_step: int, wall: float, startup_s: float, out: Path) -> str:
+    """The line a run ends its log with: its steps, time, status and accuracies, its folder."""
+    final = result.final
+    shown = " | ".join(
+        f"{k} {final[k]:.4f}" for k in ("val/accuracy", "test/accuracy") if k in final
+    )
+    ended = "" if result.status == "completed" else f" ({result.status}: {result.reason})"
+    ran = result.steps - first_step  # this process's steps: a resume ran from its checkpoint on
+    steps = (
+        f"{ran} steps"
+        if not first_step
+        else f"{ran} steps (resumed: {first_step + 1}-{result.steps})"
+    )
+    return f"{steps} in {wall:.1f}s (start-up {startup_s:.1f}s){ended} | {shown} | {out}"
 
 
 def record_failure(cfg: DictConfig, result: FitResult, err: Exception | None) -> None:
@@ -94,6 +130,23 @@ def record_failure(cfg: DictConfig, result: FitResult, err: Exception | None) ->
         if err is not None:
             result.status, result.reason = "failed", failure_reason(err)
         write_metrics(out, cfg, result, timing={})
+
+
+def record_rank_failure(out: Path, cfg: DictConfig, reason: str, distributed: dict) -> None:
+    """A data-parallel run whose rank failed: metrics.json says failed with `reason` (naming
+    the rank), and keeps what rank 0 recorded of the run (its step, metrics and timing)."""
+    written = read_job_record(out) if (out / "metrics.json").is_file() else {}
+    record = {
+        "status": "failed",
+        "reason": reason,
+        "steps": written.get("steps", 0),
+        "optimized_metric": cfg.optimized_metric,
+        "objective": written.get("objective"),
+        **{key: written.get(key) or {} for key in ("final", "best", "timing")},
+        **({"warnings": written["warnings"]} if written.get("warnings") else {}),
+        "distributed": distributed,
+    }
+    write_atomically(out / "metrics.json", [(json.dumps(record, indent=2) + "\n").encode()])
 
 
 def read_job_record(job_dir: Path) -> dict:

@@ -19,7 +19,10 @@ from dlexp.run.checkpoint_file import load_checkpoint
 from dlexp.run.checkpoints import LAST, checkpoint_folder, find_checkpoint
 from dlexp.run.folder import read_overrides
 
-RESUMABLE_KEYS = ("max_steps", "device", "progress", "log_freq")  # nothing the math depends on
+# nothing the math depends on (the world size only through summation order: docs/distributed.md)
+RESUMABLE_KEYS = ("max_steps", "device", "progress", "log_freq", "distributed")
+# keys added to the config since a run was saved, with the value the run had without them
+ADDED_KEYS = {"norm.sync": False, "distributed": {"nproc_per_node": 1, "backend": "auto"}}
 FIXED_LENGTH_SCHEDULES = ("cosine", "onecycle")  # shaped by max_steps: cannot be extended
 _subdirs: dict[str, str] = {}  # run dir -> its .hydra/resume-<n>, fixed once per process
 
@@ -99,6 +102,9 @@ def resumed_config(resume: str, command_line: list[str] | None) -> DictConfig:
     checkpoint = checkpoint_to_resume(resume)
     loop = load_checkpoint(checkpoint)[1].get("loop", {})  # a bad file is refused here, first
     saved = OmegaConf.load(saved_file)
+    for key, value in ADDED_KEYS.items():  # a run saved by an older dlexp
+        if OmegaConf.select(saved, key) is None:
+            OmegaConf.update(saved, key, value, merge=True)
     was = saved.max_steps = loop.get("max_steps", saved.max_steps)  # an earlier extension stays
     new = [o for o in command_line or [] if not _outside_the_run(o)]
     if new:
@@ -116,8 +122,9 @@ def resumed_config(resume: str, command_line: list[str] | None) -> DictConfig:
                 f"resumed has {OmegaConf.select(saved, key)!r}; a resume may change only "
                 f"{', '.join(RESUMABLE_KEYS)}"
             )
-        for key in {override_key(o) for o in new} & set(RESUMABLE_KEYS):
-            saved[key] = changed[key]
+        for key in {override_key(o) for o in new}:
+            if key.split(".")[0] in RESUMABLE_KEYS:  # distributed.nproc_per_node too
+                OmegaConf.update(saved, key, OmegaConf.select(changed, key), merge=False)
     _check_length(saved, was, loop.get("step", 0))
     saved.output_dir = str(run_dir)
     saved.resume = str(checkpoint)

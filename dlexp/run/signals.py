@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR2") if hasattr(signal, name)
@@ -75,6 +76,19 @@ class RunInterrupted(BaseException):
 
     def __reduce__(self):
         return (RunInterrupted, (self.message, self.signal))
+
+
+def stopped_run(run_dir: Path, status: str, reason: str, signum: int, handler=None):
+    """The RunInterrupted a stopped run ends with: the line that says how to resume it, and its
+    exit status (128 + the signal). `handler` is the one installed before dlexp's for SIGUSR2
+    (submitit's, which requeues), if any."""
+    if status == "interrupted":
+        message = f"{reason}; resume with: dlexp-train resume={run_dir}"
+    else:  # the signal came during the last step, which completed the run
+        message = f"{signal.Signals(signum).name} received after the last step: the run is {status}"
+    stopped = RunInterrupted(message, signum)
+    stopped.previous_handler = handler
+    return stopped
 
 
 class RunAborted(KeyboardInterrupt):
