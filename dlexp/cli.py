@@ -21,6 +21,7 @@ from hydra.types import RunMode
 
 import dlexp
 from dlexp.config import register_config
+from dlexp.distributed import agreement, launch, process_group
 from dlexp.errors import ConfigError, failure_reason, job_user_errors, one_line, user_errors
 from dlexp.overrides import COURSE_FLAGS, course_override, expand_home
 from dlexp.run.checkpoints import LAST, find_checkpoint
@@ -58,6 +59,12 @@ def run_job(job: Callable, cfg, prog: str):
     at_start = _folder_at_start()
     try:
         return job(cfg)
+    except launch.RankFailed as failed:  # recorded, its traceback logged: one line, exit 1
+        if _in_multirun():
+            log.error("job failed: %s", failed)
+            return None
+        print(f"{prog}: {failed}", file=sys.stderr)
+        sys.exit(1)
     except RunInterrupted as stopped:
         if callable(stopped.previous_handler):  # submitit's SIGUSR2 handler requeues the job
             stopped.previous_handler(stopped.signal, None)
@@ -86,6 +93,11 @@ def _exit_with_one_line(prog: str, err: BaseException) -> None:
         raise err
     print(f"{prog}: error: {one_line(err, sys.argv[1:])}", file=sys.stderr)
     sys.exit(2)
+
+
+def refuse(prog: str, message: str) -> None:
+    """A user error found outside Hydra: `prog: error: <message>` on stderr, and exit 2."""
+    _exit_with_one_line(prog, ConfigError(message))
 
 
 # Hydra's own flags (its argparse parser); any other flag gets one line, not a usage block.
@@ -239,3 +251,29 @@ def _restore_full_error(previous: str | None) -> None:
         os.environ.pop("HYDRA_FULL_ERROR", None)
     else:
         os.environ["HYDRA_FULL_ERROR"] = previous
+
+
+def run_cli_as_rank(hydra_main: Callable, prog: str, ranks, follow: Callable) -> None:
+    """The command on each of torchrun's ranks: rank 0 runs it as run_cli does, one run only, and
+    sends its config to the others (dlexp.training); they never start Hydra, and `follow(config,
+    ranks)` trains with rank 0's config in its folder."""
+    process_group.die_with_parent()  # torchrun starts its ranks in sessions of their own
+    import torch  # a torchrun rank trains a torch model; CUDA decides the group's backend
+
+    ranks = process_group.join_process_group(ranks, "nccl" if torch.cuda.is_available() else "gloo")
+    try:
+        if not ranks.writes:
+            received = agreement.receive_run_config()
+            if received is not None:  # else rank 0 ran nothing: --help, a refusal
+                follow(received, ranks)
+            return
+        if any(arg in MOVABLE_FLAGS for arg in sys.argv[1:]):
+            refuse(prog, f"-m under torchrun: one run at a time; sweep with {prog} -m "
+                   f"distributed.nproc_per_node=N ... instead")  # fmt: skip
+        run_cli(hydra_main, prog)
+    except RunInterrupted as stopped:  # a rank above 0: rank 0 has printed the line
+        sys.exit(stopped.exit_status)
+    finally:
+        if ranks.writes and not agreement.config_was_sent():
+            agreement.send_run_config(None)  # no run came: the other ranks stop waiting
+        process_group.leave_process_group()

@@ -1,39 +1,42 @@
 """The one train entrypoint: `train(cfg) -> Run`; `objective(cfg)`, what Hydra's sweepers get back;
-and `main()`, the `dlexp-train` command."""
+and `main()`, the `dlexp-train` command.
+
+A data-parallel run (docs/distributed.md) passes here on every rank. `train` starts the ranks
+itself (distributed.nproc_per_node > 1), or is one of them under torchrun or in a SLURM job of
+several tasks; rank 0 decides the config and writes the run, the other ranks follow it.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dlexp.api import Run, composed_overrides, hydra_initialized, save_config
-from dlexp.build import (
-    augment_generator,
-    build_parts,
-    load_run_data,
-    make_backend,
-    seed_generators,
-)
-from dlexp.cli import run_cli, run_job
+from dlexp.build import augment_generator, build_parts, load_run_data, make_backend, seed_generators
+from dlexp.cli import run_cli, run_cli_as_rank, run_job
 from dlexp.data import BatchSampler
-from dlexp.errors import ConfigError
+from dlexp.distributed import agreement, launch, process_group
+from dlexp.distributed.process_group import Ranks
+from dlexp.errors import ConfigError, DlexpError, failure_reason
 from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, NotLearning, fit
+from dlexp.run import record
 from dlexp.run.checkpoints import LAST, RunCheckpoints, find_checkpoint
 from dlexp.run.cores import share_cores
 from dlexp.run.environment import write_environment
-from dlexp.run.loggers import RunLoggers
-from dlexp.run.record import read_job_record, record_failure, write_metrics
+from dlexp.run.loggers import NoLoggers, RunLoggers
 from dlexp.run.resume import resumed_config, run_dir_of
-from dlexp.run.signals import RunInterrupted, StopRequests
+from dlexp.run.signals import RunInterrupted, StopRequests, stopped_run
 from dlexp.run.timing import mark_run_end, startup_origin
 
 log = logging.getLogger("dlexp")
+PEER_GRACE_S = 3.0  # a rank failing because another did leaves after it, to be named second
 
 
 def _output_dir(cfg: DictConfig) -> Path:
@@ -53,42 +56,123 @@ def train(cfg: DictConfig) -> Run:
     Returns the finished run (its folder, status, metrics and objective; `Run.model()` and
     `Run.predict()`). A failure is recorded in metrics.json (status failed) and raised; a stop
     signal is recorded (status interrupted) after a checkpoint, and raised as RunInterrupted.
+    With distributed.nproc_per_node > 1 this process starts the ranks and returns what rank 0
+    recorded; under torchrun or a SLURM job of several tasks it is one of the ranks (None on
+    those above 0).
     """
-    result = FitResult()
+    slurm = process_group.joined_ranks() is None and process_group.join_slurm_tasks(cfg.device)
+    ranks = process_group.joined_ranks()
     try:
-        with StopRequests() as stop:  # from the start: a signal while loading is honoured too
-            run = _run(cfg, result, stop)
-    except Exception as err:
-        record_failure(cfg, result, err)
-        raise
-    except KeyboardInterrupt as err:  # a second stop signal: no checkpoint of this step
-        result.status, result.reason = "interrupted", str(err) or "aborted"
-        record_failure(cfg, result, None)
-        raise
+        if ranks is not None:
+            return _train(cfg, ranks)
+        cfg = _checkpoint_to_continue(cfg)  # a resumed run's saved config says how many ranks
+        if OmegaConf.select(cfg, "distributed.nproc_per_node", default=1) > 1:
+            return _launch(cfg)
+        return _train(cfg, None, given=True)
     finally:
-        mark_run_end()  # even after a failure: a sweep's next job starts its clock here
-    if stop.requested:  # also when the signal came during the last step: the command stops
-        raise _interrupted(cfg, result, stop)
-    return run
+        if slurm:
+            process_group.leave_process_group()
 
 
 def objective(cfg: DictConfig) -> float | None:
     """`train(cfg)`'s objective (see `dlexp.run.record.objective`), what a sweeper optimises;
     None when a pruner stopped the run."""
     run = train(cfg)
-    return None if run.status == "pruned" else run.objective
+    return None if run is None or run.status == "pruned" else run.objective
 
 
-def _interrupted(cfg: DictConfig, result: FitResult, stop: StopRequests) -> RunInterrupted:
-    """The one line a stopped run ends with, and its exit status (128 + the signal)."""
-    if result.status == "interrupted":
-        out = Path(cfg.output_dir) if cfg.resume is None else run_dir_of(cfg.resume)
-        message = f"{result.reason}; resume with: dlexp-train resume={out}"
-    else:  # the signal came during the last step, which completed the run
-        message = f"{stop.signal_name()} received after the last step: the run is {result.status}"
-    interrupted = RunInterrupted(message, stop.signal)
-    interrupted.previous_handler = stop.previous_handler()  # submitit's, which requeues
-    return interrupted
+def _train(cfg: DictConfig, ranks: Ranks | None, given: bool = False) -> Run | None:
+    """train() in this process: alone, or as one of `ranks` with rank 0's config; `given`: the
+    config is final (resolved here, or by the launcher). None on the ranks that do not write."""
+    result = FitResult()
+    writes = ranks is None or ranks.writes
+    run_cfg = cfg
+    try:
+        with StopRequests() as stop:  # from the start: a signal while loading is honoured too
+            if not given:  # under torchrun or SLURM: rank 0 decides and tells the others
+                run_cfg = agreement.shared_run_config(cfg, ranks, _checkpoint_to_continue)
+            flag = stop if ranks is None else agreement.SharedStop(stop)  # stop after one step
+            run = _run(run_cfg, result, flag, ranks)
+    except Exception as err:
+        lost = ranks is not None and process_group.failed_because_of_another_rank(err)
+        if lost:  # the rank that failed first is the one to name
+            err = DlexpError(f"another rank failed or stopped answering ({failure_reason(err)})")
+        if writes:
+            record.record_failure(run_cfg, result, err)
+        if lost:
+            time.sleep(PEER_GRACE_S)
+        raise
+    except KeyboardInterrupt as err:  # a second stop signal: no checkpoint of this step
+        result.status, result.reason = "interrupted", str(err) or "aborted"
+        if writes:
+            record.record_failure(run_cfg, result, None)
+        raise
+    finally:
+        mark_run_end()  # even after a failure: a sweep's next job starts its clock here
+    signum = flag.signal or stop.signal  # agreed by the ranks, or after their last agreement
+    if signum:  # also when the signal came during the last step: the command stops
+        folder = _run_folder(run_cfg)
+        raise stopped_run(folder, result.status, result.reason, signum, stop.previous_handler())
+    return run
+
+
+def _run_folder(cfg: DictConfig) -> Path:
+    return Path(cfg.output_dir) if cfg.resume is None else run_dir_of(cfg.resume)
+
+
+def _launch(cfg: DictConfig) -> Run:
+    """The self-launching form: refuse what does not fit, save the config, start the ranks on
+    this machine, and read back what rank 0 recorded. A failed rank is recorded (status failed,
+    naming the rank) and raised; a signal ends the command as a single run's does."""
+    nproc = cfg.distributed.nproc_per_node
+    parts = build_parts(cfg, seed_generators(cfg.seed)[0], Ranks(0, nproc, 0, nproc))
+    out = _output_dir(cfg)
+    save_config(out, cfg)
+    backend = parts.options.ranks.backend
+    rank_args = (OmegaConf.to_container(cfg, resolve=True), backend,
+                 process_group.threads_per_rank(nproc))  # fmt: skip
+    try:
+        stopped, signum = launch.launch_ranks(_rank_main, rank_args, nproc)
+    except launch.RankFailed as failed:
+        distributed = {"world_size": nproc, "backend": backend}
+        record.record_rank_failure(out, cfg, str(failed), distributed)
+        log.error("%s\n%s", failed, failed.traceback.rstrip())  # the console and train.log
+        raise
+    finally:
+        mark_run_end()
+    written = record.read_job_record(out)
+    if stopped is not None:  # a signal to a rank: rank 0's line
+        raise RunInterrupted(*stopped)
+    if signum is not None:  # a signal to this process, which the agent passed on to the ranks
+        status = written["status"] if (out / "metrics.json").is_file() else "interrupted"
+        reason = written.get("reason") or "stopped before the run's first step"
+        raise stopped_run(_run_folder(cfg), status, reason, signum)
+    return Run.from_record(out, cfg, written)
+
+
+def _rank_main(container: dict, backend: str, threads: int) -> tuple[str, int] | None:
+    """One rank of the self-launching form, in a process of its own: join the group and train
+    with the launcher's config. Returns (the line, the signal) when a signal stopped the run."""
+    os.setsid()  # a terminal's Ctrl-C reaches the launcher alone, which passes it on once
+    launcher = os.getppid()
+    process_group.die_with_parent()
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # share_cores() gives torch this many
+    ranks = process_group.join_process_group(process_group.environment_ranks(), backend)
+    outcome = None
+    try:
+        _train(OmegaConf.create(container), ranks, given=True)
+    except RunInterrupted as stopped:
+        outcome = stopped.message, stopped.signal
+    finally:
+        process_group.leave_process_group()
+        if os.getppid() != launcher:  # killed: nobody would read what this rank returns
+            process_group.exit_now(128 + outcome[1] if outcome else 1)
+    return outcome
+
+
+def _follow(container: dict, ranks: Ranks) -> None:
+    """A torchrun rank above 0: train with rank 0's config, in rank 0's folder."""
+    _train(OmegaConf.create(container), ranks, given=True)
 
 
 # Why a model's run sits at chance level, and the override that fixes it (NotLearning's line)
@@ -140,7 +224,7 @@ def _checkpoint_to_continue(cfg: DictConfig) -> DictConfig:
         return cfg
     last = find_checkpoint(out, LAST)  # an older dlexp's last.ckpt too
     unfinished = not (out / "metrics.json").exists() or (
-        read_job_record(out).get("status") == "interrupted"
+        record.read_job_record(out).get("status") == "interrupted"
     )  # killed, or stopped by a signal
     if last is not None and unfinished:
         cfg = cfg.copy()
@@ -149,23 +233,22 @@ def _checkpoint_to_continue(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> Run:
-    cfg = _checkpoint_to_continue(cfg)
+def _run(cfg: DictConfig, result: FitResult, stop, ranks: Ranks | None) -> Run | None:
+    writes = ranks is None or ranks.writes  # rank 0 writes the run's files; the others follow
     random.seed(cfg.seed)
     model_rng, sampler_rng = seed_generators(cfg.seed)
     # Everything that can refuse the config is built before the data is read.
-    parts = build_parts(cfg, model_rng)
-    hooks = _eval_hooks(cfg)
+    parts = build_parts(cfg, model_rng, ranks)
+    hooks = _eval_hooks(cfg) if writes else []
     loop_schedule = LoopSchedule(
-        cfg.max_steps,
-        cfg.eval_freq,
-        cfg.log_freq,
-        cfg.batch_size,
-        cfg.eval_batch_size,
+        cfg.max_steps, cfg.eval_freq, cfg.log_freq, cfg.batch_size, cfg.eval_batch_size,
         cfg.checkpoint.every,
-    )
-    out = _output_dir(cfg)
-    save_config(out, cfg)  # what Hydra saves before the job, for a config composed in Python
+    )  # fmt: skip
+    out = _output_dir(cfg) if writes else Path(cfg.output_dir)  # rank 0 made it
+    if ranks is not None:
+        process_group.log_to_run_folder(out, ranks, hydra_logs=HydraConfig.initialized())
+    if writes:
+        save_config(out, cfg)  # what Hydra saves before the job, for a config composed in Python
     data = load_run_data(cfg)
     augment_rng = augment_generator(cfg.seed)
     backend = make_backend(parts, data, cfg, augment_rng)
@@ -173,30 +256,33 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> Run:
     sampler = BatchSampler(len(data.train), cfg.batch_size, sampler_rng)
     generators = {"model": model_rng, "augment": augment_rng}
     every = loop_schedule.checkpoint_interval
-    checkpoints = RunCheckpoints(out, every, cfg.max_steps, backend, sampler, generators, hooks)
+    checkpoints = RunCheckpoints(
+        out, every, cfg.max_steps, backend, sampler, generators, hooks, writes=writes
+    )
     if cfg.resume is not None:
         checkpoints.restore(Path(cfg.resume), result)
         log.info("resuming %s from step %d", out, result.steps)
-    write_environment(out, parts.device, threads)  # once a resume can no longer be refused
+    ranked = parts.options.ranks
+    distributed = None if ranks is None else {"world_size": ranked.world_size,
+                                              "backend": ranked.backend}  # fmt: skip
+    processes = None if ranks is None else process_group.rank_processes()  # every rank's pid
+    if writes:  # once a resume can no longer be refused
+        write_environment(
+            out, parts.device, threads, distributed and {**distributed, "ranks": processes}
+        )
     first_step, resumed_eval_s = result.steps, result.eval_s
     # A resumed run's curves restart after its checkpoint: the later points that the
     # interrupted process had written are dropped.
-    loggers = RunLoggers(cfg, out, first_step, backend)
+    loggers = RunLoggers(cfg, out, first_step, backend, distributed) if writes else NoLoggers()
     start = time.time()
     startup_s = start - startup_origin()
     try:
         fit(
-            backend,
-            sampler,
-            loop_schedule,
-            loggers,
-            cfg.optimized_metric,
-            result,
-            progress=cfg.progress,
-            eval_hooks=hooks,
-            checkpoints=checkpoints,
-            stop=stop,
-        )
+            backend, sampler, loop_schedule, loggers, cfg.optimized_metric, result,
+            progress=cfg.progress and writes,  # rank 0's bar only
+            eval_hooks=hooks if ranks is None else [agreement.RankZeroHooks(hooks, writes)],
+            checkpoints=checkpoints, stop=stop,
+        )  # fmt: skip
         wall = time.time() - start
         loggers.finish(result.steps, data)
     except KeyboardInterrupt:
@@ -206,32 +292,16 @@ def _run(cfg: DictConfig, result: FitResult, stop: StopRequests) -> Run:
         loggers.close("failed")
         raise
     loggers.close(result.status)
-    eval_s = result.eval_s - resumed_eval_s
+    if not writes:
+        return None
     compile_s = getattr(backend, "compile_s", 0.0)  # torch.compile's first steps (compile=true)
-    timing = {
-        "wall_s": round(wall, 3),
-        "startup_s": round(startup_s, 3),
-        "eval_s": round(result.eval_s, 3),
-        # training steps of this process only (a resumed run counts from its checkpoint)
-        "steps_per_s": round((result.steps - first_step) / max(wall - eval_s - compile_s, 1e-9), 2),
-        "threads": threads,  # CPU threads this job used (a parallel sweep splits the cores)
-        "compile_s": round(compile_s, 3),  # in wall_s, not in steps_per_s
-    }
-    record = write_metrics(out, cfg, result, timing)
+    timing = record.run_timing(
+        result, first_step, resumed_eval_s, wall, startup_s, compile_s, threads
+    )
+    written = record.write_metrics(out, cfg, result, timing, distributed)
     loggers.record_written()  # MLflow's copy of metrics.json and the best checkpoint
-    final = result.final
-    shown = " | ".join(
-        f"{k} {final[k]:.4f}" for k in ("val/accuracy", "test/accuracy") if k in final
-    )
-    ended = "" if result.status == "completed" else f" ({result.status}: {result.reason})"
-    ran = result.steps - first_step  # this process's steps: a resume ran from its checkpoint on
-    steps = (
-        f"{ran} steps"
-        if not first_step
-        else f"{ran} steps (resumed: {first_step + 1}-{result.steps})"
-    )
-    log.info("%s in %.1fs (start-up %.1fs)%s | %s | %s", steps, wall, startup_s, ended, shown, out)
-    return Run.from_record(out, cfg, record, data)
+    log.info("%s", record.finished_line(result, first_step, wall, startup_s, out))
+    return Run.from_record(out, cfg, written, data)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://dlexp.conf", config_name="train")
@@ -240,5 +310,10 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    """`dlexp-train [overrides]`: user errors, Hydra's included, are one line and exit status 2."""
-    run_cli(_hydra_main, prog="dlexp-train")
+    """`dlexp-train [overrides]`: user errors, Hydra's included, are one line and exit status 2.
+    Under torchrun each rank runs it: rank 0 runs Hydra, the others follow (run_cli_as_rank)."""
+    ranks = process_group.environment_ranks()
+    if ranks is None:
+        run_cli(_hydra_main, prog="dlexp-train")
+    else:
+        run_cli_as_rank(_hydra_main, "dlexp-train", ranks, _follow)
