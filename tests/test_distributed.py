@@ -134,3 +134,5 @@ def test_a_slurm_task_gets_torchruns_variables():
     }  # fmt: skip
     assert slurm_environment({**task, "SLURM_NTASKS": "1"}) is None  # one task: one process
     assert slurm_environment({**task, "RANK": "0"}) is None  # under torchrun already
+    del task["SLURM_PROCID"]
+    assert slurm_environment(task) is None  # a shell in an allocation, not a task

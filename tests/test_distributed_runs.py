@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -199,3 +201,28 @@ def test_a_sweep_runs_each_job_on_two_ranks(tiny_cifar, tmp_path):
     assert [row["status"] for row in rows] == ["completed", "completed"]
     for job in sweep.glob("*/metrics.json"):
         assert json.loads(job.read_text())["distributed"]["world_size"] == 2
+
+
+def test_two_slurm_tasks_on_one_machine_make_one_run(tiny_cifar, tmp_path):
+    """What hydra/launcher=dlexp_slurm_ddp starts on each node: every task runs the job with
+    SLURM's variables; they meet at the first node and rank 0 writes the one run."""
+    run = tmp_path / "run"
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    slurm = {"SLURM_NTASKS": "2", "SLURM_JOB_NUM_NODES": "1", "SLURM_JOB_NODELIST": "localhost",
+             "SLURM_JOB_ID": "7", "MASTER_PORT": str(port)}  # fmt: skip
+    args = DLEXP_TRAIN + tiny_overrides(tiny_cifar, run, "max_steps=40", "eval_freq=20")
+    tasks = [
+        subprocess.Popen(args, env={**os.environ, **slurm, "SLURM_PROCID": str(task),
+                                    "SLURM_LOCALID": str(task), "OMP_NUM_THREADS": "1"},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for task in range(2)
+    ]  # fmt: skip
+    for task in tasks:
+        _, err = task.communicate(timeout=300)
+        assert task.returncode == 0, err[-3000:]
+    record = json.loads((run / "metrics.json").read_text())
+    assert (record["status"], record["distributed"]["world_size"]) == ("completed", 2)
+    log = (run / "train.log").read_text()
+    assert "[rank 1]" not in log and log.count("40 steps in") == 1  # rank 1 logs warnings only

@@ -106,13 +106,13 @@ def first_host(nodelist: str) -> str:
 
 
 def slurm_environment(env: dict[str, str]) -> dict[str, str] | None:
-    """torchrun's variables for a task of a SLURM job with several tasks (one per GPU), from
-    SLURM's own; None for a job of one task. The master is the first node, its port drawn from
-    the job id."""
-    tasks = env.get("SLURM_NTASKS", "1")
-    if "RANK" in env or not tasks.isdigit() or int(tasks) < 2:
+    """torchrun's variables for a task of a SLURM job step with several tasks (one per GPU), from
+    SLURM's own; None outside such a step (a shell in an allocation has no SLURM_PROCID). The
+    master is the first node, its port drawn from the job id."""
+    tasks = env.get("SLURM_STEP_NUM_TASKS", env.get("SLURM_NTASKS", "1"))
+    if "RANK" in env or "SLURM_PROCID" not in env or not tasks.isdigit() or int(tasks) < 2:
         return None
-    nodes = max(1, int(env.get("SLURM_JOB_NUM_NODES", "1")))
+    nodes = max(1, int(env.get("SLURM_STEP_NUM_NODES", env.get("SLURM_JOB_NUM_NODES", "1"))))
     job = int(env.get("SLURM_ARRAY_JOB_ID", env.get("SLURM_JOB_ID", "0")))
     low, high = SLURM_PORTS
     return {
