@@ -31,7 +31,7 @@ class BackendOptions:
     label_smoothing: float = 0.0  # torch: the training loss's smoothing
     compile: bool = False  # torch: torch.compile the train step
     channels_last: bool = False  # torch: NHWC memory for the ConvNet
-    ranks: Any = None  # torch: this rank's place in a data-parallel run (dlexp.distributed.Ranks)
+    ranks: Any = None  # torch: a data-parallel run's Ranks (dlexp.distributed.process_group)
 
     def __post_init__(self):
         """The ranges of the keys only the backends read (LoopSchedule checks the batch sizes)."""

@@ -100,8 +100,8 @@ def prepare_device(
 ) -> torch.device:
     """Resolve the device and check the precision, then seed torch for a reproducible init.
 
-    `ranks` (dlexp.distributed.Ranks) places a rank of a data-parallel run: its GPU, its seed.
-    Every rank's model starts as rank 0's (DistributedDataParallel copies rank 0's)."""
+    `ranks` (dlexp.distributed.process_group.Ranks) places a rank of a data-parallel run: its
+    GPU, its seed. Every rank's model starts as rank 0's (DistributedDataParallel copies it)."""
     resolved = rank_device(resolve_device(device), ranks)
     resolve_precision(precision, resolved)
     seed_torch(rank_seed(seed, 0 if ranks is None else ranks.rank), deterministic)
