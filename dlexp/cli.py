@@ -265,7 +265,10 @@ def run_cli_as_rank(hydra_main: Callable, prog: str, ranks, follow: Callable) ->
         if not ranks.writes:
             received = agreement.receive_run_config()
             if received is not None:  # else rank 0 ran nothing: --help, a refusal
-                follow(received, ranks)
+                try:
+                    follow(received, ranks)
+                except job_user_errors():  # rank 0, with the same config, has said it
+                    sys.exit(2)
             return
         if any(arg in MOVABLE_FLAGS for arg in sys.argv[1:]):
             refuse(prog, f"-m under torchrun: one run at a time; sweep with {prog} -m "
