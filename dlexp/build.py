@@ -89,7 +89,8 @@ def build_parts(
     device = backend_module.prepare_device(
         cfg.device, cfg.precision, cfg.seed, cfg.deterministic, ranks
     )
-    check_device_rules(cfg, getattr(device, "type", device))  # NumPy's device is "cpu"
+    world_size = 1 if ranks is None else ranks.world_size
+    check_device_rules(cfg, getattr(device, "type", device), world_size)  # NumPy's: "cpu"
     if ranks is not None:
         ranks = dataclasses.replace(ranks, backend=collective_backend(cfg, device.type, ranks))
     options = dataclasses.replace(options, device=device, ranks=ranks)

@@ -39,10 +39,10 @@ REFUSED = {  # (overrides, ranks, the whole line)
     "compile under DDP": (
         ["model=torch_mlp", "compile=true"], TWO,
         "compile=true is not supported in data-parallel training (2 ranks); use compile=false"),
-    "SyncBatchNorm on the CPU, even in one process": (
-        ["model=torch_mlp", "norm=torch_bn", "norm.sync=true", "device=cpu"], None,
-        "norm=torch_bn norm.sync=true is nn.SyncBatchNorm, which runs on CUDA only (this run "
-        "is on cpu); use norm=custom_bn or norm=autograd_bn with norm.sync=true"),
+    "SyncBatchNorm on the CPU": (
+        ["model=torch_mlp", "norm=torch_bn", "norm.sync=true", "device=cpu"], TWO,
+        "norm=torch_bn norm.sync=true is nn.SyncBatchNorm, which synchronises on CUDA only "
+        "(this run is on cpu); use norm=custom_bn or norm=autograd_bn with norm.sync=true"),
     "NCCL on the CPU": (
         ["model=torch_mlp", "distributed.backend=nccl", "device=cpu"], TWO,
         "distributed.backend=nccl reduces GPU tensors; this run is on cpu: use "
@@ -59,6 +59,16 @@ def test_what_does_not_fit_several_ranks_is_refused_in_one_line(case):
     with pytest.raises(ConfigError) as refused:
         build_parts(cfg, seed_generators(cfg.seed)[0], ranks)
     assert str(refused.value) == line
+
+
+def test_sync_batch_norm_in_one_process_on_the_cpu_is_plain_batch_norm():
+    """nn.SyncBatchNorm without a process group normalises as nn.BatchNorm2d, so a run trained on
+    GPUs with norm=torch_bn norm.sync=true still loads and runs on the CPU (Run.model())."""
+    cfg = compose_train(["model=convnet", "norm=torch_bn", "norm.sync=true", "device=cpu"])
+    model = build_parts(cfg, seed_generators(cfg.seed)[0]).model
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+    x = torch.randn(4, 3, 32, 32)
+    assert model(x).shape == (4, 10) and model.eval()(x).shape == (4, 10)
 
 
 def test_cuda_with_fewer_gpus_than_ranks_is_refused(monkeypatch):

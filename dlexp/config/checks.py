@@ -93,13 +93,15 @@ def _check_data_parallel(cfg: DictConfig, entry: ModelEntry, world_size: int) ->
     )
 
 
-def check_device_rules(cfg: DictConfig, device_type: str) -> None:
+def check_device_rules(cfg: DictConfig, device_type: str, world_size: int = 1) -> None:
     """The rules that need the resolved device (device=auto), checked once it is known."""
     norm = cfg.get("norm") or {}
     _require(
-        not (norm.get("name") == "torch_bn" and norm.get("sync") and device_type != "cuda"),
-        f"norm=torch_bn norm.sync=true is nn.SyncBatchNorm, which runs on CUDA only (this run "
-        f"is on {device_type}); use norm=custom_bn or norm=autograd_bn with norm.sync=true",
+        world_size < 2
+        or not (norm.get("name") == "torch_bn" and norm.get("sync") and device_type != "cuda"),
+        f"norm=torch_bn norm.sync=true is nn.SyncBatchNorm, which synchronises on CUDA only "
+        f"(this run is on {device_type}); use norm=custom_bn or norm=autograd_bn with "
+        f"norm.sync=true",
     )
 
 
