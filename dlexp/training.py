@@ -24,12 +24,13 @@ from dlexp.cli import run_cli, run_cli_as_rank, run_job
 from dlexp.data import BatchSampler
 from dlexp.distributed import agreement, launch, process_group
 from dlexp.distributed.process_group import Ranks
-from dlexp.errors import ConfigError, DlexpError, failure_reason
+from dlexp.errors import DlexpError, failure_reason
 from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, NotLearning, fit
 from dlexp.run import record
 from dlexp.run.checkpoints import LAST, RunCheckpoints, find_checkpoint
 from dlexp.run.cores import share_cores
 from dlexp.run.environment import write_environment
+from dlexp.run.folder import create_run_folder
 from dlexp.run.loggers import NoLoggers, RunLoggers
 from dlexp.run.resume import resumed_config, run_dir_of
 from dlexp.run.signals import RunInterrupted, StopRequests, stopped_run
@@ -37,17 +38,6 @@ from dlexp.run.timing import mark_run_end, startup_origin
 
 log = logging.getLogger("dlexp")
 PEER_GRACE_S = 3.0  # a rank failing because another did leaves after it, to be named second
-
-
-def _output_dir(cfg: DictConfig) -> Path:
-    try:
-        out = Path(cfg.output_dir)
-    except Exception:  # an unresolvable ${hydra:...} outside a Hydra app
-        raise ConfigError(
-            "output_dir is unset: compose the config with dlexp.compose(), or pass output_dir=..."
-        ) from None
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def train(cfg: DictConfig) -> Run:
@@ -126,7 +116,7 @@ def _launch(cfg: DictConfig) -> Run:
     naming the rank) and raised; a signal ends the command as a single run's does."""
     nproc = cfg.distributed.nproc_per_node
     parts = build_parts(cfg, seed_generators(cfg.seed)[0], Ranks(0, nproc, 0, nproc))
-    out = _output_dir(cfg)
+    out = create_run_folder(cfg)
     save_config(out, cfg)
     backend = parts.options.ranks.backend
     rank_args = (OmegaConf.to_container(cfg, resolve=True), backend,
@@ -244,7 +234,7 @@ def _run(cfg: DictConfig, result: FitResult, stop, ranks: Ranks | None) -> Run |
         cfg.max_steps, cfg.eval_freq, cfg.log_freq, cfg.batch_size, cfg.eval_batch_size,
         cfg.checkpoint.every,
     )  # fmt: skip
-    out = _output_dir(cfg) if writes else Path(cfg.output_dir)  # rank 0 made it
+    out = create_run_folder(cfg) if writes else Path(cfg.output_dir)  # rank 0 made it
     if ranks is not None:
         process_group.log_to_run_folder(out, ranks, hydra_logs=HydraConfig.initialized())
     if writes:

@@ -1,6 +1,6 @@
-"""Reading a finished run's folder back: the one reader of `.hydra/overrides.yaml`, and of its
-saved config for the commands that rebuild a run (dlexp-eval, dlexp.load_run); and undoing what
-a refused single run added to a folder (`FolderAtStart`)."""
+"""A run's folder: created at its start (`create_run_folder`); read back, the one reader of
+`.hydra/overrides.yaml`, and of its saved config for the commands that rebuild a run (dlexp-eval,
+dlexp.load_run); and undoing what a refused single run added to a folder (`FolderAtStart`)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,22 @@ from pathlib import Path
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from dlexp.errors import ConfigError
 from dlexp.overrides import is_plumbing
 
 MAX_FOLDER_NAME = 160  # characters of a job folder's name; file systems allow 255 bytes
+
+
+def create_run_folder(cfg: DictConfig) -> Path:
+    """The run's folder, `output_dir` (Hydra's run folder, or dlexp.compose()'s), created."""
+    try:
+        out = Path(cfg.output_dir)
+    except Exception:  # an unresolvable ${hydra:...} outside a Hydra app
+        raise ConfigError(
+            "output_dir is unset: compose the config with dlexp.compose(), or pass output_dir=..."
+        ) from None
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def read_overrides(run: Path, skip_plumbing: bool = True) -> list[str]:
