@@ -22,7 +22,7 @@ from dlexp.api import Run, composed_overrides, hydra_initialized, save_config
 from dlexp.build import augment_generator, build_parts, load_run_data, make_backend, seed_generators
 from dlexp.cli import run_cli, run_cli_as_rank, run_job
 from dlexp.data import BatchSampler
-from dlexp.distributed import agreement, launch, process_group
+from dlexp.distributed import agreement, collectives, launch, process_group
 from dlexp.distributed.process_group import Ranks
 from dlexp.errors import DlexpError, failure_reason
 from dlexp.loop import EarlyStopping, FitResult, LoopSchedule, NotLearning, fit
@@ -101,6 +101,8 @@ def _train(cfg: DictConfig, ranks: Ranks | None, given: bool = False) -> Run | N
         mark_run_end()  # even after a failure: a sweep's next job starts its clock here
     signum = flag.signal or stop.signal  # agreed by the ranks, or after their last agreement
     if signum:  # also when the signal came during the last step: the command stops
+        if ranks is not None:  # rank 0 has written the run: the ranks leave together
+            collectives.wait_for_every_rank()
         folder = _run_folder(run_cfg)
         raise stopped_run(folder, result.status, result.reason, signum, stop.previous_handler())
     return run
@@ -122,7 +124,7 @@ def _launch(cfg: DictConfig) -> Run:
     rank_args = (OmegaConf.to_container(cfg, resolve=True), backend,
                  process_group.threads_per_rank(nproc))  # fmt: skip
     try:
-        stopped, signum = launch.launch_ranks(_rank_main, rank_args, nproc)
+        signum = launch.launch_ranks(_rank_main, rank_args, nproc)
     except launch.RankFailed as failed:
         distributed = {"world_size": nproc, "backend": backend}
         record.record_rank_failure(out, cfg, str(failed), distributed)
@@ -131,33 +133,31 @@ def _launch(cfg: DictConfig) -> Run:
     finally:
         mark_run_end()
     written = record.read_job_record(out)
-    if stopped is not None:  # a signal to a rank: rank 0's line
-        raise RunInterrupted(*stopped)
-    if signum is not None:  # a signal to this process, which the agent passed on to the ranks
+    if signum is not None:  # to this process or to a rank: every rank stopped after one step
         status = written["status"] if (out / "metrics.json").is_file() else "interrupted"
         reason = written.get("reason") or "stopped before the run's first step"
         raise stopped_run(_run_folder(cfg), status, reason, signum)
     return Run.from_record(out, cfg, written)
 
 
-def _rank_main(container: dict, backend: str, threads: int) -> tuple[str, int] | None:
+def _rank_main(container: dict, backend: str, threads: int) -> None:
     """One rank of the self-launching form, in a process of its own: join the group and train
-    with the launcher's config. Returns (the line, the signal) when a signal stopped the run."""
+    with the launcher's config. Stopped by a signal, it exits 128 + the signal, as the command
+    does (torch's agent would not read a returned value while it shuts the ranks down)."""
     os.setsid()  # a terminal's Ctrl-C reaches the launcher alone, which passes it on once
     launcher = os.getppid()
     process_group.die_with_parent()
     os.environ["OMP_NUM_THREADS"] = str(threads)  # share_cores() gives torch this many
     ranks = process_group.join_process_group(process_group.environment_ranks(), backend)
-    outcome = None
+    status = None
     try:
         _train(OmegaConf.create(container), ranks, given=True)
     except RunInterrupted as stopped:
-        outcome = stopped.message, stopped.signal
+        status = stopped.exit_status
     finally:
         process_group.leave_process_group()
-        if os.getppid() != launcher:  # killed: nobody would read what this rank returns
-            process_group.exit_now(128 + outcome[1] if outcome else 1)
-    return outcome
+        if status is not None or os.getppid() != launcher:  # stopped, or the launcher is gone
+            process_group.exit_now(status or 1)
 
 
 def _follow(container: dict, ranks: Ranks) -> None:

@@ -26,6 +26,13 @@ def max_over_ranks(value: int) -> int:
     return int(flag.item())
 
 
+def wait_for_every_rank() -> None:
+    """Return once every rank has come here (after rank 0 has written a stopped run)."""
+    import torch.distributed as dist  # loaded by every rank
+
+    dist.barrier()
+
+
 def from_rank_zero(obj):
     """Rank 0's `obj` on every rank (pickled through gloo); the others pass a placeholder."""
     import torch  # loaded by every rank

@@ -65,11 +65,12 @@ def failure_reason(failure) -> str:
 
 @contextmanager
 def _agent_quiet_and_contained():
-    """The agent logs its every step, and leaves its signal handlers in this process: both are
-    put back as they were."""
-    levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    """The agent logs its every step (each module's logger has its own level), and leaves its
+    signal handlers in this process: both are put back as they were."""
+    names = [n for n in logging.root.manager.loggerDict if n.startswith(QUIET_LOGGERS)]
+    levels = {name: logging.getLogger(name).level for name in [*QUIET_LOGGERS, *names]}
     handlers = {s: signal.getsignal(getattr(signal, s)) for s in SIGNALS if hasattr(signal, s)}
-    for name in QUIET_LOGGERS:
+    for name in levels:
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         yield
@@ -80,10 +81,17 @@ def _agent_quiet_and_contained():
             signal.signal(getattr(signal, name), handler)
 
 
-def launch_ranks(entrypoint: Callable, args: tuple, nproc: int) -> tuple[object, int | None]:
+def stop_signal(exitcode: int) -> int | None:
+    """The stop signal a rank's exit status says it stopped for (dlexp's ranks exit 128 + the
+    signal after their checkpoint, as a single run's command does), else None."""
+    names = {getattr(signal, name, None) for name in SIGNALS}
+    return exitcode - 128 if exitcode > 128 and exitcode - 128 in names else None
+
+
+def launch_ranks(entrypoint: Callable, args: tuple, nproc: int) -> int | None:
     """Run `entrypoint(*args)` in `nproc` new processes (spawned: a fresh interpreter each),
-    which find their ranks in torchrun's variables. Returns (rank 0's return value, None), or
-    (None, the signal) when this process was signalled; raises RankFailed."""
+    which find their ranks in torchrun's variables. Returns None when they have finished, or the
+    stop signal when one was sent to this process or to a rank; raises RankFailed."""
     from torch.distributed.elastic.multiprocessing import (  # the agent: launches only
         DefaultLogsSpecs,
         SignalException,
@@ -103,10 +111,13 @@ def launch_ranks(entrypoint: Callable, args: tuple, nproc: int) -> tuple[object,
         )  # fmt: skip
         try:
             with _agent_quiet_and_contained():
-                returned = elastic_launch(config, entrypoint)(*args)
+                elastic_launch(config, entrypoint)(*args)
         except ChildFailedError as failed:
             rank, failure = failed.get_first_failure()
+            stopped = stop_signal(failure.exitcode)
+            if stopped is not None:  # a signal to a rank: every rank stopped after its step
+                return stopped
             raise RankFailed(rank, failure_reason(failure), failure_traceback(failure)) from None
         except SignalException as signalled:
-            return None, int(signalled.sigval)
-    return returned[0], None
+            return int(signalled.sigval)
+    return None
