@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -169,6 +170,25 @@ def test_sigterm_to_rank_1_stops_every_rank_after_one_checkpoint(tiny_cifar, tmp
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "best.safetensors", "last.safetensors",
     ]  # fmt: skip
+
+
+def test_ctrl_c_to_the_launcher_stops_every_rank_with_its_exit_status(tiny_cifar, tmp_path):
+    """torch's agent passes the launcher's signal on and shuts the ranks down: they checkpoint,
+    exit 130, and the command says how to resume (it once hung until the agent's SIGKILL)."""
+    run = tmp_path / "run"
+    args = tiny_overrides(tiny_cifar, run, "distributed.nproc_per_node=2", "max_steps=1000000")
+    launcher = start(DLEXP_TRAIN + args)
+    wait_for_checkpoint(launcher, run)
+    ranks = rank_pids(run)
+    launcher.send_signal(signal.SIGINT)
+    _, err = launcher.communicate(timeout=30)
+    wait_gone(ranks.values(), timeout=5)
+    assert launcher.returncode == 130, err[-3000:]
+    record = json.loads((run / "metrics.json").read_text())
+    assert (record["status"], record["reason"]) == (
+        "interrupted",
+        f"stopped by SIGINT at step {record['steps']}",
+    )
 
 
 def test_a_failing_rank_ends_the_run_as_failed_naming_it(tiny_cifar, tmp_path):
