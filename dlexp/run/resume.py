@@ -106,6 +106,7 @@ def resumed_config(resume: str, command_line: list[str] | None) -> DictConfig:
         if OmegaConf.select(saved, key) is None:
             OmegaConf.update(saved, key, value, merge=True)
     was = saved.max_steps = loop.get("max_steps", saved.max_steps)  # an earlier extension stays
+    saved.output_dir = str(run_dir)  # Hydra's ${hydra:runtime.output_dir}, resolved outside Hydra
     new = [o for o in command_line or [] if not _outside_the_run(o)]
     if new:
         changed = _recomposed(run_dir, new)
@@ -126,7 +127,6 @@ def resumed_config(resume: str, command_line: list[str] | None) -> DictConfig:
             if key.split(".")[0] in RESUMABLE_KEYS:  # distributed.nproc_per_node too
                 OmegaConf.update(saved, key, OmegaConf.select(changed, key), merge=False)
     _check_length(saved, was, loop.get("step", 0))
-    saved.output_dir = str(run_dir)
     saved.resume = str(checkpoint)
     if "search" in saved:  # a resumed trial runs outside its study, whose trial has ended
         saved.search.trial = None
