@@ -269,7 +269,9 @@ def run_cli_as_rank(hydra_main: Callable, prog: str, ranks, follow: Callable) ->
                     follow(received, ranks)
                 except job_user_errors():  # rank 0, with the same config, has said it
                     sys.exit(2)
-            return
+            # Done: every collective of the run is behind it. It leaves at once, without
+            # tearing down gloo's connections while rank 0 still writes (that aborted a rank).
+            process_group.exit_now(0)
         if any(arg in MOVABLE_FLAGS for arg in sys.argv[1:]):
             refuse(prog, f"-m under torchrun: one run at a time; sweep with {prog} -m "
                    f"distributed.nproc_per_node=N ... instead")  # fmt: skip
