@@ -14,6 +14,7 @@ from dlexp.report.plot import (
     METRICS,
     SPLIT_STYLES,
     Curves,
+    add_split_legend,
     pyplot,
     read_curves,
     run_color,
@@ -81,13 +82,7 @@ def group_figure(groups: list[GroupCurves], metric: str, splits, title: str):
     ]
     ax.add_artist(ax.legend(handles=handles, title="group", loc="upper left", **style))
     style["bbox_to_anchor"] = (1.02, 0.0)
-    split_handles = [
-        Line2D([], [], color="0.3", linestyle=SPLIT_STYLES[s], label=s)
-        for s in splits
-        if s in drawn
-    ]
-    if split_handles:
-        ax.legend(handles=split_handles, title="split", loc="lower left", **style)
+    add_split_legend(ax, splits, drawn, "lower left", style)
     return fig
 
 

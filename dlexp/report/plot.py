@@ -157,15 +157,22 @@ def curves_figure(
         ]
         ax.add_artist(ax.legend(handles=run_handles, title="run", loc="upper left", **legend_style))
         legend_style["bbox_to_anchor"] = (1.02, 0.0)
-    split_handles = [
+    add_split_legend(ax, splits, drawn, "lower left" if len(runs) > 1 else "upper left",
+                     legend_style)  # fmt: skip
+    return fig
+
+
+def add_split_legend(ax, splits, drawn: set, loc: str, style: dict) -> None:
+    """The legend of the line styles, one per split that was drawn (none when none was)."""
+    from matplotlib.lines import Line2D  # matplotlib: only when a figure is drawn
+
+    handles = [
         Line2D([], [], color="0.3", linestyle=SPLIT_STYLES[s], label=s)
         for s in splits
         if s in drawn
     ]
-    if split_handles:
-        loc = "lower left" if len(runs) > 1 else "upper left"
-        ax.legend(handles=split_handles, title="split", loc=loc, **legend_style)
-    return fig
+    if handles:
+        ax.legend(handles=handles, title="split", loc=loc, **style)
 
 
 def plot_runs(
