@@ -189,3 +189,19 @@ def postgres_database(postgres_url, request) -> str:
     """The URL of a fresh database on the session's server, named after the test."""
     stem = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")[:51]
     return create_database(postgres_url, f"{stem}_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium (Debian's package) per test module; skipped, saying why, without it."""
+    from tests.browser_session import tb_browser  # loads scripts/tensorboard_browser.py
+
+    reason = tb_browser.missing_browser()
+    if reason:
+        pytest.skip(f"browser tests need headless Chromium: {reason}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = tb_browser.launch_chromium(playwright)
+        yield chromium
+        chromium.close()

@@ -16,12 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser_session import tb_browser
+
 pytestmark = pytest.mark.browser
 
-HELPER = Path(__file__).resolve().parents[1] / "scripts" / "tensorboard_browser.py"
-_spec = importlib.util.spec_from_file_location("tensorboard_browser", HELPER)
-tb_browser = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tb_browser)
 
 # Tables whose right edge is out of reach: past the window, or past a box that does not scroll.
 CLIPPED_TABLES = """() => Array.from(document.querySelectorAll("table")).filter(table => {
@@ -36,19 +34,6 @@ CLIPPED_TABLES = """() => Array.from(document.querySelectorAll("table")).filter(
 SWEPT = ("optim.lr", "model.n_hidden")  # the two keys the sweep below varies
 TAGS = ("train/loss", "train/accuracy", "val/loss", "val/accuracy")
 N_JOBS = 4
-
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = tb_browser.missing_browser()
-    if reason:
-        pytest.skip(f"browser tests need headless Chromium: {reason}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = tb_browser.launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

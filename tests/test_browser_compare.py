@@ -1,37 +1,19 @@
 """compare.html in a real browser: headless Chromium (Debian's package) opens dlexp-compare's page
 of two seed groups, and every image decodes. The browser code is scripts/tensorboard_browser.py,
-loaded by path as tests/test_browser.py does."""
+loaded by path in tests/browser_session.py."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dlexp.report.compare_cli import main
+from tests.browser_session import tb_browser
 from tests.hand_made_runs import completed, rising_curves, write_run
 
 pytestmark = pytest.mark.browser
-
-HELPER = Path(__file__).resolve().parents[1] / "scripts" / "tensorboard_browser.py"
-_spec = importlib.util.spec_from_file_location("tensorboard_browser", HELPER)
-tb_browser = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tb_browser)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = tb_browser.missing_browser()
-    if reason:
-        pytest.skip(f"browser tests need headless Chromium: {reason}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = tb_browser.launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
