@@ -2,7 +2,8 @@
 a fresh tiny sweep, and the sweep's report.html, in headless Chromium (Debian's package).
 
 The browser code is scripts/tensorboard_browser.py, shared with scripts/screenshot_dashboards.py
-and loaded here by path (scripts/ is no package, and dlexp itself never needs a browser).
+and loaded by path in tests/browser_session.py (scripts/ is no package, and dlexp itself never
+needs a browser).
 """
 
 from __future__ import annotations
